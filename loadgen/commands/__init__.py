@@ -1,0 +1,1 @@
+"""One module per ``inferload`` sub-command; each exposes ``main(argv) -> int``."""

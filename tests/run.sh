@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# inferload's test command: installs what the tests need, then runs lint, types,
+# generated-artefact checks and the whole test suite.  README.md and .ci/run both call this.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# Debian packages: the real InfluxDB server the collector tests write to.
+if ! command -v influxd >/dev/null 2>&1; then
+  SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq influxdb >/dev/null
+fi
+
+# Python packages, in a project venv.
+PY="${PYTHON:-python3}"
+[ -x .venv/bin/python ] || "$PY" -m venv .venv
+.venv/bin/python -m pip install -q --disable-pip-version-check -e '.[test]'
+
+echo "== ruff";  .venv/bin/ruff check loadgen collectors gpusim tests bench
+echo "== mypy";  .venv/bin/mypy
+echo "== generated artefacts are up to date"
+.venv/bin/python -m collectors.schema_doc --check
+
+echo "== pytest"
+set +e
+.venv/bin/python -m pytest "$@"
+rc=$?
+set -e
+if [ "$rc" = 5 ]; then
+  echo "pytest collected no tests: that is a failure" >&2
+  exit 1
+fi
+exit "$rc"
