@@ -25,6 +25,8 @@ class InfluxSinkConfig(StrictModel):
     spool_dir: Path | None = Field(default=None, description="on-disk spool (default: <run dir>/spool)")
     spool_max_mb: float = Field(default=512.0, gt=0)
     on_spool_full: Literal["drop_oldest", "stop_run"] = "drop_oldest"
+    retry_initial_s: float = Field(default=1.0, gt=0, description="first retry backoff (doubles, full jitter)")
+    retry_max_s: float = Field(default=30.0, gt=0, description="largest retry backoff")
 
     @model_validator(mode="after")
     def _one_token_source(self) -> InfluxSinkConfig:

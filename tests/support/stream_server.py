@@ -54,6 +54,8 @@ async def _completion(request: web.Request, api: str) -> web.StreamResponse:
             n = min(n, cfg.tokens_cap)
         model = str(body.get("model", "fixed"))
         rid = f"cmpl-{stats['requests']}"
+        if getattr(cfg, "stamp", False):  # benchmarks: the arrival instant (CLOCK_MONOTONIC ns) -> token i deadline
+            rid += f"-t{round(t_arrival * 1e9)}"
         prompt_tokens = 8
         if not body.get("stream"):
             await asyncio.sleep(max(0.0, t_arrival + cfg.ttft + (n - 1) * cfg.itl - time.monotonic()))
@@ -136,6 +138,9 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--itl", type=float, default=0.01, help="seconds between tokens")
     p.add_argument("--tokens", type=int, default=16, help="tokens when the request sets no max_tokens")
     p.add_argument("--tokens-cap", type=int, default=0, help="cap on tokens per response (0 = none)")
+    p.add_argument("--stamp", action="store_true",
+                   help="append -t<arrival monotonic ns> to each response id (token i is due at "
+                        "arrival + ttft + i*itl); for client benchmarks on the same host")
     cfg = p.parse_args(argv)
     try:
         import uvloop  # type: ignore[import-not-found]

@@ -1,0 +1,134 @@
+"""The request collector: one finished :class:`RequestRecord` -> one raw ``llm_request`` point.
+
+- Sampling: with ``sample_ratio`` r < 1 a request is kept when a hash of its global ``idx``
+  falls below r, so the same requests are kept whatever the worker count, and each kept point
+  carries ``sample_weight = 1/r``.  Aggregates never depend on sampling (they come from the
+  HDR histograms and counters).
+- Time: the scheduled wall time in ns.  InfluxDB keeps one point per (series, timestamp), so
+  a timestamp this collector already used recently (the last 65,536) is moved on by 1 ns.
+- Fields are floats; absent values (no first token, no server timing) are left out, never
+  written as NaN.  ``client_overhead_s`` = e2e - server e2e (or - server inference time).
+"""
+
+from __future__ import annotations
+
+from collections import deque
+
+from collectors import schema
+from collectors.point import Point
+from collectors.records import RequestRecord
+
+_RECENT = 65_536
+_HASH_MULT = 0x9E3779B97F4A7C15
+_MASK = (1 << 64) - 1
+
+# accepted keys of RequestRecord.server_timing -> field name (full names and short aliases)
+SERVER_TIMING_KEYS: dict[str, str] = {}
+for _f in schema.SERVER_TIMING_FIELDS:
+    SERVER_TIMING_KEYS[_f.name] = _f.name
+    SERVER_TIMING_KEYS[_f.name.removeprefix("server_")] = _f.name
+
+
+def status_class(status: int | None) -> str:
+    if not status or status < 200 or status >= 600:
+        return "none"
+    return f"{status // 100}xx"
+
+
+def sampled(idx: int, ratio: float) -> bool:
+    """Deterministic, uniform keep/drop decision for arrival ``idx``."""
+    if ratio >= 1.0:
+        return True
+    return ((idx * _HASH_MULT) & _MASK) < ratio * 2.0**64
+
+
+class RequestCollector:
+    """Makes raw request points for one writer (one worker)."""
+
+    def __init__(
+        self,
+        *,
+        run_id: str,
+        scenario: str,
+        worker: str,
+        endpoint: str = "",
+        model: str = "",
+        sample_ratio: float = 1.0,
+    ) -> None:
+        self.sample_ratio = sample_ratio
+        self._weight = 1.0 / sample_ratio
+        self._base_tags = {
+            k: v
+            for k, v in (
+                (schema.T_RUN_ID.name, run_id),
+                (schema.T_SCENARIO.name, scenario),
+                (schema.T_WORKER.name, worker),
+                (schema.T_ENDPOINT.name, endpoint),
+                (schema.T_MODEL.name, model),
+            )
+            if v
+        }
+        self._recent: set[int] = set()
+        self._order: deque[int] = deque()
+        self.sampled_out = 0
+
+    def _unique_time(self, t: int) -> int:
+        while t in self._recent:
+            t += 1
+        self._recent.add(t)
+        self._order.append(t)
+        if len(self._order) > _RECENT:
+            self._recent.discard(self._order.popleft())
+        return t
+
+    def point(self, rec: RequestRecord) -> Point | None:
+        """The raw point of ``rec``, or None when sampling leaves it out."""
+        if not sampled(rec.idx, self.sample_ratio):
+            self.sampled_out += 1
+            return None
+        off = rec.wall_offset_ns
+        tags = dict(self._base_tags)
+        tags[schema.T_PHASE.name] = rec.phase
+        tags[schema.T_CLASS.name] = rec.traffic_class
+        tags[schema.T_STATUS_CLASS.name] = status_class(rec.status)
+        tags[schema.T_ERROR.name] = rec.error.value if rec.error is not None else schema.ERROR_OK
+        f: dict[str, float] = {
+            schema.F_IDX.name: float(rec.idx),
+            schema.F_SCHEDULED.name: (rec.scheduled_ns + off) / 1e9,
+            schema.F_SENT.name: (rec.sent_ns + off) / 1e9,
+            schema.F_SCHEDULE_LAG.name: rec.schedule_lag_s,
+            schema.F_OUTPUT_TOKENS.name: float(rec.n_output_tokens),
+            schema.F_STATUS.name: float(rec.status or 0),
+            schema.F_OK.name: 1.0 if rec.ok else 0.0,
+            schema.F_SAMPLE_WEIGHT.name: self._weight,
+        }
+        if rec.prompt_tokens is not None:
+            f[schema.F_PROMPT_TOKENS.name] = float(rec.prompt_tokens)
+        for field, value in (
+            (schema.F_TTFT, rec.ttft_s),
+            (schema.F_TTFT_SCHED, rec.ttft_sched_s),
+            (schema.F_TTFRT, rec.ttfrt_s),
+            (schema.F_TPOT, rec.tpot_s),
+            (schema.F_E2E, rec.e2e_s),
+            (schema.F_E2E_SCHED, rec.e2e_sched_s),
+        ):
+            if value is not None:
+                f[field.name] = value
+        t = rec.token_ns
+        if len(t) >= 2:
+            gaps = [t[i] - t[i - 1] for i in range(1, len(t))]
+            f[schema.F_ITL_MEAN.name] = sum(gaps) / len(gaps) / 1e9
+            f[schema.F_ITL_MAX.name] = max(gaps) / 1e9
+        if rec.server_timing:
+            for key, value in rec.server_timing.items():
+                name = SERVER_TIMING_KEYS.get(key)
+                if name is not None:
+                    f[name] = float(value)
+            e2e = rec.e2e_s
+            model_s = f.get(schema.F_SERVER_E2E.name, f.get(schema.F_SERVER_INFERENCE.name))
+            if e2e is not None and model_s is not None:
+                f[schema.F_CLIENT_OVERHEAD.name] = e2e - model_s
+        return Point(schema.REQUEST.name, tags, f, self._unique_time(rec.scheduled_ns + off))
+
+
+__all__ = ["SERVER_TIMING_KEYS", "RequestCollector", "sampled", "status_class"]

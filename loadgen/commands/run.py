@@ -1,0 +1,115 @@
+"""``inferload run``: run a scenario locally, or as the Locust master of N workers.
+
+Headless by default; ``--web`` adds Locust's web UI.  Writes ``summary.json`` into the run's
+output folder (``runs/<scenario>-<UTC yyyymmddTHHMMSSZ>/`` or ``--out``), prints the summary
+and exits 0 pass / 1 SLO failed / 2 bad input / 3 results not valid (generator fell behind,
+ran too hot, lost a worker).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+from collectors.errors import InputError
+
+MODELS_TIMEOUT_S = 10.0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="inferload run", description=__doc__.splitlines()[0])
+    p.add_argument("scenario", type=Path, help="scenario YAML file")
+    p.add_argument("--out", type=Path, default=None, help="output folder (default runs/<scenario>-<UTC time>/)")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a scenario value, e.g. --set target.base_url=http://127.0.0.1:8000")
+    p.add_argument("--run-id", default=None, help="run id (default: the output folder's name)")
+    dist = p.add_argument_group("distributed")
+    dist.add_argument("--master", action="store_true", help="run as Locust master; workers generate the load")
+    dist.add_argument("--expect-workers", type=int, default=1, help="workers to wait for (with --master)")
+    dist.add_argument("--expect-workers-max-wait", type=float, default=120.0, metavar="S",
+                      help="seconds to wait for them (default 120)")
+    dist.add_argument("--master-bind-host", default="*", help="interface for workers (default: all)")
+    dist.add_argument("--master-bind-port", type=int, default=5557, help="port for workers (default 5557; 0: any)")
+    web = p.add_argument_group("web UI")
+    web.add_argument("--web", action="store_true", help="serve Locust's web UI while running")
+    web.add_argument("--web-host", default="127.0.0.1")
+    web.add_argument("--web-port", type=int, default=8089)
+    return p
+
+
+def models_url(base_url: str) -> str:
+    base = base_url.rstrip("/")
+    if base.endswith("/v1"):
+        base = base[:-3]
+    return base + "/v1/models"
+
+
+def resolve_model(scenario: Any) -> Any:
+    """``target.model`` unset: take the first model listed by ``GET {base_url}/v1/models``."""
+    target = scenario.target
+    if target.model:
+        return scenario
+    url = models_url(str(target.base_url))
+    req = urllib.request.Request(url, headers={"Accept": "application/json", **dict(target.headers or {})})
+    key = target.api_key()
+    if key:
+        req.add_header("Authorization", f"Bearer {key}")
+    try:
+        with urllib.request.urlopen(req, timeout=MODELS_TIMEOUT_S) as resp:  # noqa: S310 (http(s) only)
+            body = json.loads(resp.read().decode("utf-8", "replace"))
+    except urllib.error.HTTPError as err:
+        raise InputError(f"target.model is not set and GET {url} answered HTTP {err.code}; set target.model") from None
+    except (urllib.error.URLError, OSError, TimeoutError) as err:
+        reason = getattr(err, "reason", err)
+        raise InputError(f"target.model is not set and GET {url} failed ({reason}); set target.model") from None
+    except ValueError:
+        raise InputError(f"target.model is not set and GET {url} did not return JSON; set target.model") from None
+    models = [m.get("id") for m in (body.get("data") or []) if isinstance(m, dict) and m.get("id")]
+    if not models:
+        raise InputError(f"target.model is not set and GET {url} lists no models; set target.model")
+    return scenario.model_copy(update={"target": target.model_copy(update={"model": str(models[0])})})
+
+
+def main(argv: list[str]) -> int:
+    args = build_parser().parse_args(argv)
+    if args.expect_workers < 1:
+        raise InputError("--expect-workers must be >= 1")
+    # Locust monkey-patches the standard library on import: import it before anything else heavy.
+    import locust  # noqa: F401
+
+    from loadgen.config import load_scenario
+    from loadgen.locust.session import SessionOptions, default_out_dir, run_session, setup_logging
+    from loadgen.plan import Plan
+    from loadgen.report import render, write_summary
+
+    setup_logging()
+    scenario = load_scenario(args.scenario, args.overrides)
+    scenario = resolve_model(scenario)
+    plan = Plan(scenario)
+    out_dir: Path = args.out or default_out_dir(scenario.name)
+    run_id = args.run_id or out_dir.name
+    opts = SessionOptions(
+        run_id=run_id,
+        master=args.master,
+        expect_workers=args.expect_workers,
+        expect_workers_max_wait_s=args.expect_workers_max_wait,
+        master_bind_host=args.master_bind_host,
+        master_bind_port=args.master_bind_port,
+        web=args.web,
+        web_host=args.web_host,
+        web_port=args.web_port,
+    )
+    summary = run_session(scenario, plan, opts)
+    path = write_summary(summary, out_dir)
+    render(summary)
+    sys.stdout.write(f"summary: {path}\n")
+    sys.stdout.flush()
+    return int(summary["verdict"]["exit_code"])
+
+
+__all__ = ["build_parser", "main", "models_url", "resolve_model"]

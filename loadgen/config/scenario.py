@@ -1,0 +1,71 @@
+"""The root model of a scenario file and its ``generator:`` section.
+
+Validated once from the root (never section by section) so every error carries its full YAML
+path; cross-section rules (unique phase names, SLO phases that exist) live here.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, model_validator
+
+from collectors.sinks.config import SinksConfig
+from collectors.strict_model import StrictModel
+from loadgen.config.phases import PhaseConfig
+from loadgen.config.slo import SloConfig
+from loadgen.config.target import TargetConfig
+from loadgen.config.units import Seconds, located
+from loadgen.config.workload import WorkloadConfig
+
+UNJUDGED_KINDS = frozenset({"warmup", "cooldown"})
+
+
+class GeneratorConfig(StrictModel):
+    """Health limits of the load generator itself (a run that falls behind exits 3)."""
+
+    max_schedule_lag_p99_ms: float = Field(default=50.0, gt=0, description="p99 send - scheduled")
+    max_cpu_percent: float = Field(default=90.0, gt=0, le=100, description="per worker process")
+    stop_timeout_s: Seconds = Field(default=30.0, ge=0, description="drain time for in-flight streams")
+    connections: int | None = Field(default=None, gt=0, description="connection pool size (default derived)")
+
+
+class Scenario(StrictModel):
+    name: str = Field(default="scenario", min_length=1, description="default: the file name's stem")
+    seed: int = Field(default=0, ge=0, description="0 is a valid seed")
+    target: TargetConfig
+    workload: WorkloadConfig
+    phases: list[PhaseConfig] = Field(min_length=1)
+    max_inflight: int | None = Field(default=None, gt=0, description="None: unbounded")
+    slo: SloConfig | None = None
+    generator: GeneratorConfig = GeneratorConfig()
+    sinks: SinksConfig | None = None
+    source_path: Path | None = Field(default=None, exclude=True, repr=False)
+
+    @model_validator(mode="after")
+    def _cross_checks(self) -> Scenario:
+        names: dict[str, int] = {}
+        for i, phase in enumerate(self.phases):
+            if phase.name in names:
+                raise located(f"phases[{i}].name", f"duplicate phase name {phase.name!r} (also phases[{names[phase.name]}])")
+            names[phase.name] = i
+        if self.slo is not None and self.slo.phases is not None:
+            for i, name in enumerate(self.slo.phases):
+                if name not in names:
+                    raise located(
+                        f"slo.phases[{i}]",
+                        f"no phase named {name!r} in phases[].name (phases: {', '.join(names)})",
+                    )
+        return self
+
+    def slo_phases(self) -> list[str]:
+        """Names of the phases the SLO is judged over."""
+        if self.slo is not None and self.slo.phases is not None:
+            return list(self.slo.phases)
+        return [p.name for p in self.phases if p.kind not in UNJUDGED_KINDS]
+
+    def phase_max_inflight(self, phase: PhaseConfig) -> int | None:
+        return phase.max_inflight if phase.max_inflight is not None else self.max_inflight
+
+
+__all__ = ["UNJUDGED_KINDS", "GeneratorConfig", "Scenario"]

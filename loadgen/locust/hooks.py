@@ -1,0 +1,104 @@
+"""Worker-side wiring into Locust: message handlers, stats reports, request events.
+
+:func:`install_worker` attaches one :class:`~loadgen.locust.scheduler.Scheduler` to a Locust
+environment whose runner exists (worker or local runner): it handles ``il_plan`` / ``il_adopt``
+/ ``il_release`` / ``il_stop``, ships a recorder delta with every Locust stats report
+(``report_to_master``), sends ``il_done`` per finished slot, and fires one Locust request event
+per finished request, named ``e2e:<phase>`` (for Locust's web UI; exact numbers stay in the HDR
+histograms).  The scheduler user finds its scheduler with :func:`scheduler_for`.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from locust.env import Environment
+
+from collectors.records import RequestRecord
+from loadgen.locust import messages as m
+from loadgen.locust.scheduler import RuntimeFactory, Scheduler
+from loadgen.locust.telemetry import Role, Telemetry, make_telemetry
+
+log = logging.getLogger(__name__)
+
+_SCHEDULERS: dict[int, Scheduler] = {}
+
+
+def scheduler_for(environment: Environment) -> Scheduler | None:
+    return _SCHEDULERS.get(id(environment))
+
+
+def _fire_request_event(environment: Environment, rec: RequestRecord) -> None:
+    e2e = rec.e2e_s
+    exc: Exception | None = None
+    if rec.error is not None:
+        exc = RuntimeError(f"{rec.error}: {rec.error_detail}"[:120] if rec.error_detail else str(rec.error))
+    environment.events.request.fire(
+        request_type="LLM",
+        name=f"e2e:{rec.phase}",
+        response_time=(e2e or 0.0) * 1000.0,
+        response_length=rec.n_output_tokens,
+        exception=exc,
+        context={"phase": rec.phase, "idx": rec.idx, "class": rec.traffic_class},
+    )
+
+
+def install_worker(
+    environment: Environment,
+    make_runtime: RuntimeFactory,
+    *,
+    role: Role = "worker",
+    telemetry: Telemetry | None = None,
+) -> Scheduler:
+    """Attach a scheduler to ``environment.runner`` (a worker or local runner)."""
+    runner = environment.runner
+    assert runner is not None, "create the runner before install_worker"
+
+    def send_done(done: m.DoneMsg) -> None:
+        runner.send_message(m.DONE, done.to_dict())
+
+    sched = Scheduler(make_runtime, send_done, telemetry, on_request=lambda r: _fire_request_event(environment, r))
+    _SCHEDULERS[id(environment)] = sched
+
+    def on_plan(environment: Environment, msg: Any, **_kw: Any) -> None:
+        plan = m.PlanMsg.from_dict(msg.data)
+        sched.on_plan(plan)
+        if telemetry is None and sched.rt is not None:
+            sched.telemetry = make_telemetry(sched.rt.scenario, role, plan.run_id, plan.worker_label)
+        log.info("plan received: slot %s of %d, t0 in %.2f s", plan.slot, plan.n_slots, -sched.now_offset_s())
+
+    def on_adopt(environment: Environment, msg: Any, **_kw: Any) -> None:
+        adopt = m.AdoptMsg.from_dict(msg.data)
+        log.warning("adopting slot %d (owner silent since %.2f s)", adopt.slot, adopt.silent_since_s)
+        sched.on_adopt(adopt)
+
+    def on_release(environment: Environment, msg: Any, **_kw: Any) -> None:
+        sched.on_release(int(msg.data["slot"]))
+
+    def on_stop(environment: Environment, msg: Any, **_kw: Any) -> None:
+        sched.stop()
+
+    runner.register_message(m.PLAN, on_plan)
+    runner.register_message(m.ADOPT, on_adopt)
+    runner.register_message(m.RELEASE, on_release)
+    runner.register_message(m.STOP, on_stop)
+
+    def on_report_to_master(client_id: str, data: dict[str, Any], **_kw: Any) -> None:
+        data[m.REPORT_KEY] = {"delta": sched.recorder.take(), "inflight": sched.inflight}
+
+    environment.events.report_to_master.add_listener(on_report_to_master)
+
+    def on_quitting(environment: Environment, **_kw: Any) -> None:
+        sched.kill_all()
+        try:
+            sched.telemetry.close()
+        except Exception:
+            log.exception("telemetry close failed")
+
+    if role == "worker":
+        environment.events.quitting.add_listener(on_quitting)
+    return sched
+
+
+__all__ = ["install_worker", "scheduler_for"]

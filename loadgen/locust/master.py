@@ -1,0 +1,311 @@
+"""The master side of an open-loop run: slots, shared t0, merging, worker-loss watchdog, done.
+
+The :class:`Coordinator` assigns compact slots 0..N-1 to the connected workers (ordered by
+Locust's worker index) and sends each its plan with one shared ``t0`` (wall clock, a few
+seconds ahead).  It merges every recorder delta (periodic Locust reports and final ``il_done``
+messages) into cumulative and per-interval HDR histograms and counters, watches worker liveness
+(Locust marks a silent worker *missing* after ~4 s; a worker that quit is gone at once) and
+re-assigns a dead worker's unfinished slot to the live worker with the fewest slots, and waits
+until every slot has reported ``done`` (or a deadline) before the run ends.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import gevent
+from locust.env import Environment
+from locust.runners import STATE_MISSING, LocalRunner, MasterRunner
+
+from collectors import schema
+from collectors.histograms import HistogramSet
+from loadgen.locust import messages as m
+from loadgen.locust.scheduler import Scheduler
+from loadgen.locust.telemetry import Telemetry
+from loadgen.recorder import C_DROPPED, C_REQUESTS, Counters, merge_delta
+from loadgen.slo import percentile_ms
+
+log = logging.getLogger(__name__)
+
+START_LEAD_S = 3.0  # t0 = now + this, so every worker has its plan and user before t0
+DONE_GRACE_S = 15.0  # after plan end + drain, how long to wait for late done messages
+CPU_SETTLE_S = 10.0  # Locust samples CPU every 10 s: ignore samples covering start-up
+
+
+@dataclass(slots=True)
+class Snapshot:
+    """What the live progress display shows."""
+
+    phase: str
+    elapsed_s: float
+    remaining_s: float
+    req_per_s: float
+    requests: int
+    ttft_p99_ms: float | None
+    errors: int
+    dropped: int
+    inflight: int
+    workers: int
+    stopping: bool = False
+
+
+@dataclass(slots=True)
+class _RateWindow:
+    samples: list[tuple[float, int]] = field(default_factory=list)
+
+    def add(self, t: float, n: int, window_s: float = 10.0) -> float:
+        self.samples.append((t, n))
+        while len(self.samples) > 2 and self.samples[1][0] < t - window_s:
+            self.samples.pop(0)
+        t0, n0 = self.samples[0]
+        return (n - n0) / (t - t0) if t > t0 else 0.0
+
+
+class Coordinator:
+    """Drives one run from the master (or the single local process)."""
+
+    def __init__(
+        self,
+        environment: Environment,
+        *,
+        scenario: Any,
+        scenario_dict: dict[str, Any],
+        plan: Any,
+        run_id: str,
+        telemetry: Telemetry,
+        local_scheduler: Scheduler | None = None,
+    ) -> None:
+        self.env = environment
+        runner = environment.runner
+        assert runner is not None
+        self.runner = runner
+        self.local = isinstance(runner, LocalRunner)
+        self.scenario = scenario
+        self.scenario_dict = scenario_dict
+        self.plan = plan
+        self.run_id = run_id
+        self.telemetry = telemetry
+        self.local_scheduler = local_scheduler
+        self.hs = HistogramSet()
+        self.counters = Counters()
+        self.interval_hs = HistogramSet()
+        self.interval_counters = Counters()
+        self.slot_owner: dict[int, str] = {}
+        self.labels: dict[str, str] = {}
+        self.done_slots: set[int] = set()
+        self.lost_slots: list[dict[str, Any]] = []
+        self.last_heartbeat: dict[str, float] = {}
+        self.cpu_max: dict[str, float] = {}
+        self.inflight: dict[str, int] = {}
+        self.t0_wall = 0.0
+        self.n_slots = 0
+        self.stop_requested_at: float | None = None
+        self._rate = _RateWindow()
+        runner.register_message(m.DONE, self._on_done)
+        environment.events.worker_report.add_listener(self._on_worker_report)
+        environment.events.heartbeat_sent.add_listener(self._on_heartbeat)
+
+    # ---- start --------------------------------------------------------------------------------
+    def start(self, client_ids: list[str]) -> None:
+        """Assign slots 0..N-1 in worker-index order and send every worker its plan."""
+        if isinstance(self.runner, MasterRunner):
+            mr = self.runner
+            client_ids = sorted(client_ids, key=lambda c: mr.get_worker_index(c))
+        self.n_slots = len(client_ids)
+        self.t0_wall = time.time() + START_LEAD_S + 0.05 * self.n_slots
+        for slot, cid in enumerate(client_ids):
+            label = "local" if self.local else f"w{slot}"
+            self.labels[cid] = label
+            self.slot_owner[slot] = cid
+            self.last_heartbeat[cid] = time.time()
+            msg = m.PlanMsg(self.run_id, self.scenario_dict, slot, self.n_slots, self.t0_wall, label)
+            self.runner.send_message(m.PLAN, msg.to_dict(), client_id=cid)
+
+    def offset_s(self, wall: float | None = None) -> float:
+        return (time.time() if wall is None else wall) - self.t0_wall
+
+    @property
+    def plan_end_wall(self) -> float:
+        return self.t0_wall + float(self.plan.duration_s)
+
+    # ---- incoming data ----------------------------------------------------------------------------
+    def _merge(self, delta: dict[str, Any]) -> None:
+        merge_delta(self.hs, self.counters, delta)
+        merge_delta(self.interval_hs, self.interval_counters, delta)
+
+    def _on_worker_report(self, client_id: str, data: dict[str, Any], **_kw: Any) -> None:
+        payload = data.get(m.REPORT_KEY)
+        if payload:
+            self._merge(payload.get("delta") or {})
+            self.inflight[client_id] = int(payload.get("inflight", 0))
+
+    def _on_heartbeat(self, client_id: str, timestamp: float, **_kw: Any) -> None:
+        self.last_heartbeat[client_id] = timestamp
+
+    def _on_done(self, environment: Environment, msg: Any, **_kw: Any) -> None:
+        done = m.DoneMsg.from_dict(msg.data)
+        self._merge(done.delta)
+        for slot in done.slots:
+            self.done_slots.add(slot)
+        for slot, lost in done.lost_in_gap.items():
+            for entry in self.lost_slots:
+                if entry["slot"] == slot:
+                    entry["lost_in_gap"] = entry.get("lost_in_gap", 0) + lost
+        log.info("done: %s slots %s", done.worker_label, done.slots)
+
+    def poll_local(self) -> None:
+        """Local mode has no worker reports: take the in-process scheduler's delta directly."""
+        if self.local_scheduler is not None:
+            self._merge(self.local_scheduler.recorder.take())
+            self.inflight["local"] = self.local_scheduler.inflight
+
+    # ---- liveness -----------------------------------------------------------------------------------
+    def _alive(self) -> list[str]:
+        if self.local:
+            return ["local"]
+        assert isinstance(self.runner, MasterRunner)
+        return [
+            c.id for c in self.runner.clients.all if c.state != STATE_MISSING and c.id in self.labels
+        ]
+
+    def watchdog(self) -> None:
+        """Re-assign every unfinished slot whose owner is gone or missing."""
+        if self.local or not self.n_slots:
+            return
+        alive = self._alive()
+        for slot, owner in sorted(self.slot_owner.items()):
+            if slot in self.done_slots or owner in alive:
+                continue
+            if not alive:
+                continue
+            load = {c: sum(1 for o in self.slot_owner.values() if o == c) for c in alive}
+            heir = min(alive, key=lambda c: (load[c], c))
+            silent_since = self.offset_s(self.last_heartbeat.get(owner, self.t0_wall))
+            at = self.offset_s()
+            self.slot_owner[slot] = heir
+            self.lost_slots.append(
+                {
+                    "slot": slot,
+                    "worker": self.labels.get(owner, owner),
+                    "adopted_by": self.labels.get(heir, heir),
+                    "silent_since_s": round(silent_since, 3),
+                    "at_s": round(at, 3),
+                    "lost_in_gap": 0,
+                }
+            )
+            log.warning("worker %s lost: slot %d -> %s", self.labels.get(owner, owner), slot, self.labels.get(heir))
+            self.runner.send_message(m.ADOPT, m.AdoptMsg(slot, silent_since, at).to_dict(), client_id=heir)
+            try:
+                self.runner.send_message(m.RELEASE, {"slot": slot}, client_id=owner)
+            except Exception:  # the old owner may be gone for good
+                pass
+
+    def sample_cpu(self) -> None:
+        now = time.time()
+        if now < self.t0_wall + CPU_SETTLE_S or now > self.plan_end_wall:
+            return
+        if self.local:
+            usage = {"local": float(getattr(self.runner, "current_cpu_usage", 0.0))}
+        else:
+            assert isinstance(self.runner, MasterRunner)
+            usage = {
+                self.labels[c.id]: float(c.cpu_usage) for c in self.runner.clients.all if c.id in self.labels
+            }
+        for k, v in usage.items():
+            self.cpu_max[k] = max(self.cpu_max.get(k, 0.0), v)
+
+    # ---- stop and wait ---------------------------------------------------------------------------------
+    def request_stop(self) -> None:
+        """Early stop: every worker stops sending, drains, and reports done."""
+        if self.stop_requested_at is None:
+            self.stop_requested_at = time.time()
+            log.warning("stop requested: draining in-flight streams")
+            self.runner.send_message(m.STOP, {})
+
+    def all_done(self) -> bool:
+        return self.n_slots > 0 and len(self.done_slots) >= self.n_slots
+
+    def deadline_wall(self) -> float:
+        drain = float(self.scenario.generator.stop_timeout_s)
+        end = self.plan_end_wall
+        if self.stop_requested_at is not None:
+            end = min(end, self.stop_requested_at)
+        return end + drain + DONE_GRACE_S
+
+    def snapshot(self) -> Snapshot:
+        now = time.time()
+        off = self.offset_s(now)
+        requests = self.counters.total(C_REQUESTS)
+        phase = "starting" if off < 0 else "draining"
+        if 0 <= off < float(self.plan.duration_s):
+            try:
+                ph = self.plan.phase_at(off)
+                phase = str(getattr(ph, "name", ph))
+            except Exception:
+                phase = "?"
+        ttft, _ = percentile_ms(self.hs, schema.M_TTFT, self.hs.phases(), 99.0)
+        return Snapshot(
+            phase=phase,
+            elapsed_s=max(0.0, off),
+            remaining_s=max(0.0, float(self.plan.duration_s) - off),
+            req_per_s=self._rate.add(now, requests),
+            requests=requests,
+            ttft_p99_ms=ttft,
+            errors=sum(self.counters.errors().values()),
+            dropped=self.counters.total(C_DROPPED),
+            inflight=sum(self.inflight.values()),
+            workers=len(self._alive()),
+            stopping=self.stop_requested_at is not None,
+        )
+
+    def _interval(self, now: float) -> None:
+        lag, _ = percentile_ms(self.interval_hs, schema.M_SCHEDULE_LAG, self.interval_hs.phases(), 99.0)
+        try:
+            self.telemetry.on_interval(self.interval_hs, self.interval_counters.encode(), now)
+            self.telemetry.on_health(
+                now_s=now,
+                schedule_lag_p99_ms=lag,
+                inflight=sum(self.inflight.values()),
+                dropped=self.interval_counters.total(C_DROPPED),
+                workers_connected=len(self._alive()),
+                worker_cpu_percent=dict(self.cpu_max),
+            )
+        except Exception:
+            log.exception("telemetry interval failed")
+        self.interval_hs = HistogramSet()
+        self.interval_counters = Counters()
+
+    def wait(self, on_tick: Callable[[Snapshot], None] | None = None, tick_s: float = 1.0) -> None:
+        """Run until every slot is done or the deadline passes; ``on_tick`` gets a snapshot each tick."""
+        sinks = getattr(self.scenario, "sinks", None)
+        interval_s = float(sinks.aggregate_interval_s) if sinks is not None else None
+        next_interval = time.time() + interval_s if interval_s else None
+        while True:
+            self.poll_local()
+            self.watchdog()
+            self.sample_cpu()
+            now = time.time()
+            if next_interval is not None and now >= next_interval:
+                self._interval(now)
+                next_interval = now + (interval_s or 1.0)
+            if on_tick is not None:
+                on_tick(self.snapshot())
+            if self.all_done() or now > self.deadline_wall():
+                break
+            if not self.local and not self._alive() and now > self.t0_wall:
+                log.error("no live worker left")
+                break
+            gevent.sleep(tick_s)
+        self.poll_local()
+        if interval_s:
+            self._interval(time.time())
+
+    def missing_done_slots(self) -> list[int]:
+        return sorted(set(range(self.n_slots)) - self.done_slots)
+
+
+__all__ = ["CPU_SETTLE_S", "DONE_GRACE_S", "START_LEAD_S", "Coordinator", "Snapshot"]

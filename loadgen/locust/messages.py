@@ -1,0 +1,108 @@
+"""The master <-> worker protocol of an open-loop run, on top of Locust's custom messages.
+
+Master -> worker (``runner.send_message(type, data, client_id=...)``):
+
+- ``il_plan``: the validated scenario (as a dict: workers need no file), the run id, the
+  worker's compact ``slot`` (``None``: surplus worker, idles) of ``n_slots``, and ``t0_wall``, the
+  Unix time of plan offset 0 (each worker converts it once to its own monotonic clock);
+- ``il_adopt``: take over a dead worker's ``slot``; arrivals due between ``silent_since_s``
+  and now are skipped and counted as ``lost_in_gap``, the rest are sent;
+- ``il_release``: stop running ``slot`` (it was given to someone else);
+- ``il_stop``: stop early: no new arrivals, drain in-flight streams, send ``il_done``.
+
+Worker -> master:
+
+- ``il_done``: after a slot's last arrival and its drain: the slots finished, their
+  lost-in-gap counts and the final recorder delta (histograms + counters);
+- every Locust stats report carries a recorder delta under :data:`REPORT_KEY`.
+
+Payloads are msgpack-safe dicts; these dataclasses build and parse them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+PLAN = "il_plan"
+ADOPT = "il_adopt"
+RELEASE = "il_release"
+STOP = "il_stop"
+DONE = "il_done"
+REPORT_KEY = "inferload"  # key in Locust's worker report dict
+
+
+@dataclass(frozen=True, slots=True)
+class PlanMsg:
+    run_id: str
+    scenario: dict[str, Any]
+    slot: int | None
+    n_slots: int
+    t0_wall: float
+    worker_label: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> PlanMsg:
+        return cls(
+            run_id=str(d["run_id"]),
+            scenario=dict(d["scenario"]),
+            slot=None if d["slot"] is None else int(d["slot"]),
+            n_slots=int(d["n_slots"]),
+            t0_wall=float(d["t0_wall"]),
+            worker_label=str(d["worker_label"]),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class AdoptMsg:
+    slot: int
+    silent_since_s: float  # plan offset of the dead owner's last heartbeat
+    at_s: float  # plan offset when the master re-assigned the slot
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> AdoptMsg:
+        return cls(int(d["slot"]), float(d["silent_since_s"]), float(d["at_s"]))
+
+
+@dataclass(frozen=True, slots=True)
+class DoneMsg:
+    worker_label: str
+    slots: list[int]
+    delta: dict[str, Any]  # Recorder.take()
+    lost_in_gap: dict[int, int] = field(default_factory=dict)  # adopted slot -> arrivals lost
+    cancelled: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["lost_in_gap"] = {str(k): v for k, v in self.lost_in_gap.items()}
+        return d
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> DoneMsg:
+        return cls(
+            worker_label=str(d["worker_label"]),
+            slots=[int(s) for s in d["slots"]],
+            delta=dict(d["delta"]),
+            lost_in_gap={int(k): int(v) for k, v in (d.get("lost_in_gap") or {}).items()},
+            cancelled=int(d.get("cancelled", 0)),
+        )
+
+
+__all__ = [
+    "ADOPT",
+    "DONE",
+    "PLAN",
+    "RELEASE",
+    "REPORT_KEY",
+    "STOP",
+    "AdoptMsg",
+    "DoneMsg",
+    "PlanMsg",
+]

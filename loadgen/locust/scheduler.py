@@ -1,0 +1,310 @@
+"""The worker-side open-loop scheduler: one per worker process, one greenlet per arrival.
+
+A :class:`Scheduler` receives its plan (scenario, compact slot of N, shared ``t0``) from the
+master, then for each slot it runs walks ``plan.arrivals(slot, n_slots)``: it sleeps to the
+*absolute* deadline ``t0_mono + offset`` (re-sleeping if woken early), drops and counts an
+arrival when the slot's in-flight cap is reached (never a hidden queue), and otherwise spawns one
+greenlet into an unbounded tracked ``Group`` that builds the request, fills a
+:class:`RequestRecord` and calls the client.  Closed-loop ``concurrency{users}`` phases run that
+phase's share of users as back-to-back loops (scheduled time = the moment a loop is ready).
+
+When a slot's arrivals end (plan end or early stop) its in-flight streams get
+``generator.stop_timeout_s`` to finish, then are cancelled and counted; only then does the slot
+report ``done`` with the final recorder delta.  A slot adopted from a dead worker skips (never
+bursts) the arrivals that fell due while it had no owner and counts them as ``lost_in_gap``.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import gevent
+from gevent.event import Event
+from gevent.pool import Group
+
+from collectors.records import ErrorClass, RequestRecord
+from loadgen.locust.messages import AdoptMsg, DoneMsg, PlanMsg
+from loadgen.locust.telemetry import Telemetry
+from loadgen.recorder import Recorder
+
+log = logging.getLogger(__name__)
+
+
+class ArrivalLike(Protocol):
+    @property
+    def idx(self) -> int: ...
+    @property
+    def offset_s(self) -> float: ...
+    @property
+    def phase(self) -> str: ...
+    @property
+    def phase_index(self) -> int: ...
+    @property
+    def traffic_class(self) -> str: ...
+
+
+@dataclass(slots=True)
+class Runtime:
+    """Everything a scheduler needs to send requests, built from the plan message."""
+
+    scenario: Any
+    plan: Any  # loadgen.plan.Plan
+    make_request: Callable[[Any], Any]  # arrival -> PreparedRequest
+    send: Callable[[Any, RequestRecord], None]  # OpenAIClient.send
+    closed_loop_request: Callable[[int, int, int, int], Any] | None = None  # (phase_index, slot, user, seq) -> arrival
+
+
+RuntimeFactory = Callable[[PlanMsg], Runtime]
+DoneSender = Callable[[DoneMsg], None]
+RequestHook = Callable[[RequestRecord], None]
+
+
+def slot_share(total: int, slot: int, n_slots: int) -> int:
+    """This slot's share of ``total`` (users or in-flight cap), spread as evenly as possible."""
+    return total // n_slots + (1 if slot < total % n_slots else 0)
+
+
+class Scheduler:
+    """The open-loop scheduler of one worker process (see module docstring)."""
+
+    def __init__(
+        self,
+        make_runtime: RuntimeFactory,
+        send_done: DoneSender,
+        telemetry: Telemetry | None = None,
+        on_request: RequestHook | None = None,
+    ) -> None:
+        self._make_runtime = make_runtime
+        self._send_done = send_done
+        self.telemetry = telemetry or Telemetry()
+        self._on_request = on_request
+        self.recorder = Recorder()
+        self.plan_ready = Event()
+        self.stop_evt = Event()
+        self.rt: Runtime | None = None
+        self.msg: PlanMsg | None = None
+        self.t0_mono_ns = 0
+        self.wall_offset_ns = 0
+        self.released: set[int] = set()
+        self.slot_runners = Group()
+        self.groups: list[Group] = []
+        self.running_slots: set[int] = set()
+        self.stop_at_mono_ns: int | None = None
+        self.worker_label = "local"
+
+    # ---- protocol entry points (called from message handlers) -------------------------------
+    def on_plan(self, msg: PlanMsg) -> None:
+        self.msg = msg
+        self.worker_label = msg.worker_label
+        self.rt = self._make_runtime(msg)
+        now_wall_ns, now_mono_ns = time.time_ns(), time.monotonic_ns()
+        self.wall_offset_ns = now_wall_ns - now_mono_ns
+        self.t0_mono_ns = int(msg.t0_wall * 1e9) - self.wall_offset_ns
+        self.plan_ready.set()
+
+    def on_adopt(self, msg: AdoptMsg) -> None:
+        if not self.plan_ready.is_set() or self.stop_evt.is_set():
+            return
+        if msg.slot in self.running_slots:
+            return
+        self.released.discard(msg.slot)
+        self.slot_runners.spawn(self._run_slot, msg.slot, msg.silent_since_s)
+
+    def on_release(self, slot: int) -> None:
+        self.released.add(slot)
+
+    def stop(self) -> None:
+        """Early stop: no new arrivals; in-flight streams get the drain time, then are cancelled."""
+        if not self.stop_evt.is_set():
+            self.stop_at_mono_ns = time.monotonic_ns()
+            self.stop_evt.set()
+
+    @property
+    def inflight(self) -> int:
+        return sum(len(g) for g in self.groups)
+
+    # ---- main ---------------------------------------------------------------------------------
+    def run(self) -> None:
+        """Run this worker's own slot until it is done (call from the scheduler user's task)."""
+        self.plan_ready.wait()
+        assert self.msg is not None
+        if self.msg.slot is not None:
+            self.slot_runners.spawn(self._run_slot, self.msg.slot, None)
+        self.slot_runners.join()
+
+    def kill_all(self) -> None:
+        """Cancel every in-flight request now (their records are counted as cancelled)."""
+        for g in self.groups:
+            g.kill(block=True, timeout=5)
+
+    def now_offset_s(self) -> float:
+        return (time.monotonic_ns() - self.t0_mono_ns) / 1e9
+
+    # ---- one slot -------------------------------------------------------------------------------
+    def _run_slot(self, slot: int, adopted_since_s: float | None) -> None:
+        rt, msg = self.rt, self.msg
+        assert rt is not None and msg is not None
+        self.running_slots.add(slot)
+        group = Group()
+        self.groups.append(group)
+        lost = 0
+        start_after: float | None = None
+        if adopted_since_s is not None:
+            start_after = max(adopted_since_s, self.now_offset_s())
+            lost = self._count_lost(slot, adopted_since_s, start_after)
+        try:
+            self._start_closed_loops(rt, slot, msg.n_slots, group, start_after)
+            self._walk(rt, slot, msg.n_slots, group, start_after)
+            self._drain(rt, group)
+        finally:
+            self.running_slots.discard(slot)
+        if slot in self.released:
+            log.info("slot %d released (re-assigned); not reporting it done", slot)
+            return
+        self._send_done(
+            DoneMsg(self.worker_label, [slot], self.recorder.take(), {slot: lost} if adopted_since_s is not None else {})
+        )
+
+    def _count_lost(self, slot: int, since_s: float, until_s: float) -> int:
+        rt, msg = self.rt, self.msg
+        assert rt is not None and msg is not None
+        n = 0
+        for a in rt.plan.arrivals(slot, msg.n_slots, since_s):
+            if a.offset_s >= until_s:
+                break
+            if a.offset_s < since_s:
+                continue
+            self.recorder.lost_in_gap(a.phase, a.traffic_class)
+            n += 1
+        return n
+
+    def _cap(self, rt: Runtime, phase_index: int, slot_count: int) -> int | None:
+        scenario = rt.scenario
+        try:
+            total = scenario.phase_max_inflight(scenario.phases[phase_index])
+        except (AttributeError, IndexError):
+            total = getattr(scenario, "max_inflight", None)
+        if total is None:
+            return None
+        return max(1, -(-int(total) // slot_count))  # ceil: each slot's share of the global cap
+
+    def _sleep_until(self, deadline_ns: int) -> bool:
+        """Sleep to an absolute monotonic deadline; False if stopped while sleeping."""
+        while True:
+            d = deadline_ns - time.monotonic_ns()
+            if d <= 0:
+                return not self.stop_evt.is_set()
+            if self.stop_evt.wait(d / 1e9):
+                return False
+
+    def _walk(self, rt: Runtime, slot: int, n_slots: int, group: Group, start_after: float | None) -> None:
+        arrivals: Iterator[ArrivalLike] = rt.plan.arrivals(slot, n_slots, start_after)
+        for a in arrivals:
+            if self.stop_evt.is_set() or slot in self.released:
+                return
+            if start_after is not None and a.offset_s < start_after:
+                continue
+            target = self.t0_mono_ns + int(a.offset_s * 1e9)
+            if not self._sleep_until(target) or slot in self.released:
+                return
+            cap = self._cap(rt, a.phase_index, n_slots)
+            if cap is not None and len(group) >= cap:
+                self.recorder.dropped(a.phase, a.traffic_class)
+                continue
+            group.spawn(self._one, rt, a, target)
+        # no new arrivals after the plan ends; wait for closed-loop users of this slot
+        end_ns = self.t0_mono_ns + int(float(rt.plan.duration_s) * 1e9)
+        self._sleep_until(end_ns)
+
+    def _start_closed_loops(
+        self, rt: Runtime, slot: int, n_slots: int, group: Group, start_after: float | None
+    ) -> None:
+        if rt.closed_loop_request is None:
+            return
+        for ph in rt.plan.phases:
+            users = getattr(ph, "closed_loop_users", None)
+            if not users:
+                continue
+            if start_after is not None and ph.end_s <= start_after:
+                continue
+            for u in range(slot_share(int(users), slot, n_slots)):
+                group.spawn(self._closed_loop, rt, slot, ph, u)
+
+    def _closed_loop(self, rt: Runtime, slot: int, ph: Any, user: int) -> None:
+        assert rt.closed_loop_request is not None
+        start_ns = self.t0_mono_ns + int(ph.start_s * 1e9)
+        end_ns = self.t0_mono_ns + int(ph.end_s * 1e9)
+        if not self._sleep_until(start_ns):
+            return
+        seq = 0
+        while not self.stop_evt.is_set() and slot not in self.released:
+            now = time.monotonic_ns()
+            if now >= end_ns:
+                return
+            a = rt.closed_loop_request(ph.index, slot, user, seq)
+            seq += 1
+            self._one(rt, a, now)
+
+    # ---- one request ----------------------------------------------------------------------------
+    def _one(self, rt: Runtime, a: ArrivalLike, scheduled_ns: int) -> None:
+        rec = RequestRecord(
+            idx=a.idx,
+            phase=a.phase,
+            traffic_class=a.traffic_class,
+            worker=self.worker_label,
+            scheduled_ns=scheduled_ns,
+            wall_offset_ns=self.wall_offset_ns,
+        )
+        try:
+            rt.send(rt.make_request(a), rec)
+        except gevent.GreenletExit:
+            self._cancelled(rec)
+            raise
+        except Exception as err:  # the client never raises; a failure here is ours, count it
+            log.exception("request %d failed inside the load generator", a.idx)
+            rec.error = ErrorClass.MALFORMED
+            rec.error_detail = f"load generator exception: {type(err).__name__}: {err}"[:200]
+            if rec.end_ns is None:
+                rec.end_ns = time.monotonic_ns()
+        self._finish(rec)
+
+    def _cancelled(self, rec: RequestRecord) -> None:
+        now = time.monotonic_ns()
+        if rec.sent_ns == 0:
+            rec.sent_ns = now
+        rec.end_ns = now
+        rec.error = ErrorClass.CANCELLED
+        rec.error_detail = "in flight at the end of the drain"
+        self._finish(rec)
+
+    def _finish(self, rec: RequestRecord) -> None:
+        self.recorder.record(rec)
+        try:
+            self.telemetry.on_record(rec)
+            if self._on_request is not None:
+                self._on_request(rec)
+        except Exception:
+            log.exception("request hook failed")
+
+    def _drain(self, rt: Runtime, group: Group) -> None:
+        timeout_s = float(rt.scenario.generator.stop_timeout_s)
+        start = self.stop_at_mono_ns if self.stop_at_mono_ns is not None else time.monotonic_ns()
+        remaining = max(0.0, (start - time.monotonic_ns()) / 1e9 + timeout_s)
+        if not group.join(timeout=remaining):
+            log.info("%d streams still in flight after %.1f s drain: cancelling", len(group), timeout_s)
+            group.kill(block=True, timeout=10)
+
+
+__all__ = [
+    "ArrivalLike",
+    "DoneSender",
+    "RequestHook",
+    "Runtime",
+    "RuntimeFactory",
+    "Scheduler",
+    "slot_share",
+]

@@ -1,0 +1,287 @@
+"""The end-of-run report: ``summary.json`` and the same numbers as rich terminal tables.
+
+:func:`build_summary` turns the master's merged histograms and counters into one JSON-safe
+dict (per phase, and overall for the judged phases), with the operating point, generator health,
+request accounting, the SLO verdict and the exit-code decision.  :func:`render` prints it;
+:func:`write_summary` stores it.  Latencies are in milliseconds (``*_ms``), read from merged HDR
+histograms.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from collectors import schema
+from collectors.histograms import PERCENTILES, HistogramSet, new_histogram, summarize
+from loadgen.recorder import (
+    C_CANCELLED,
+    C_DROPPED,
+    C_LOST_IN_GAP,
+    C_OK,
+    C_OUTPUT_TOKENS,
+    C_REQUESTS,
+    Counters,
+)
+from loadgen.slo import ExitDecision, RunHealth, SloVerdict
+
+SUMMARY_SCHEMA = "inferload.summary/1"
+REPORTED_METRICS: tuple[str, ...] = (
+    schema.M_TTFT,
+    schema.M_ITL,
+    schema.M_TPOT,
+    schema.M_E2E,
+    schema.M_TTFT_SCHED,
+    schema.M_E2E_SCHED,
+    schema.M_SCHEDULE_LAG,
+)
+TABLE_METRICS: tuple[str, ...] = (schema.M_TTFT, schema.M_ITL, schema.M_TPOT, schema.M_E2E)
+
+
+@dataclass(frozen=True, slots=True)
+class PhaseInfo:
+    """What the plan declared for one phase (the operating point)."""
+
+    name: str
+    kind: str
+    start_s: float
+    end_s: float
+    process: str  # e.g. "poisson(rate=20/s)" or "concurrency(users=8)"
+    closed_loop_users: int | None = None
+    max_inflight: int | None = None
+    expected_requests: int | None = None  # None for closed-loop phases
+
+    @property
+    def duration_s(self) -> float:
+        return self.end_s - self.start_s
+
+    @property
+    def loop(self) -> str:
+        return "closed" if self.closed_loop_users is not None else "open"
+
+
+def _pkey(p: float) -> str:
+    return f"p{p:g}".replace(".", "_") + "_ms"
+
+
+def latency_block(hs: HistogramSet, metric: str, phases: Sequence[str]) -> dict[str, float]:
+    """count, mean, min, max and percentiles (ms) of ``metric`` merged over ``phases``."""
+    h = new_histogram()
+    for phase in phases:
+        h.add(hs.combined(metric, phase))
+    s = summarize(h)
+    out: dict[str, float] = {"count": int(s["count"])}
+    if s["count"]:
+        out["mean_ms"] = s["mean"] * 1e3
+        out["min_ms"] = s["min"] * 1e3
+        out["max_ms"] = s["max"] * 1e3
+        for p in PERCENTILES:
+            out[_pkey(p)] = s[f"p{p:g}".replace(".", "_")] * 1e3
+    return out
+
+
+def _block(hs: HistogramSet, c: Counters, phases: Sequence[str], duration_s: float) -> dict[str, Any]:
+    requests = c.total(C_REQUESTS, phases)
+    errors = c.errors(phases)
+    lag = latency_block(hs, schema.M_SCHEDULE_LAG, phases)
+    return {
+        "requests": requests,
+        "ok": c.total(C_OK, phases),
+        "errors": sum(errors.values()),
+        "errors_by_class": errors,
+        "error_rate": (sum(errors.values()) / requests) if requests else 0.0,
+        "cancelled": c.total(C_CANCELLED, phases),
+        "dropped_max_inflight": c.total(C_DROPPED, phases),
+        "lost_in_gap": c.total(C_LOST_IN_GAP, phases),
+        "output_tokens": c.total(C_OUTPUT_TOKENS, phases),
+        "duration_s": duration_s,
+        "req_per_s": requests / duration_s if duration_s > 0 else 0.0,
+        "output_tok_per_s": c.total(C_OUTPUT_TOKENS, phases) / duration_s if duration_s > 0 else 0.0,
+        "schedule_lag_p99_ms": lag.get("p99_ms"),
+        "latency": {m: latency_block(hs, m, phases) for m in REPORTED_METRICS},
+    }
+
+
+def build_summary(
+    *,
+    meta: dict[str, Any],
+    phases: Sequence[PhaseInfo],
+    judged_phases: Sequence[str],
+    hs: HistogramSet,
+    counters: Counters,
+    verdict: SloVerdict,
+    health: RunHealth,
+    decision: ExitDecision,
+    generator: dict[str, Any] | None = None,
+    telemetry: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The whole run as one JSON-safe dict (the content of ``summary.json``)."""
+    per_phase: dict[str, Any] = {}
+    for ph in phases:
+        b = _block(hs, counters, [ph.name], ph.duration_s)
+        b.update(
+            kind=ph.kind,
+            loop=ph.loop,
+            process=ph.process,
+            closed_loop_users=ph.closed_loop_users,
+            max_inflight=ph.max_inflight,
+            expected_requests=ph.expected_requests,
+            start_s=ph.start_s,
+            end_s=ph.end_s,
+        )
+        per_phase[ph.name] = b
+    judged = [p for p in phases if p.name in set(judged_phases)]
+    overall = _block(hs, counters, [p.name for p in judged], sum(p.duration_s for p in judged))
+    overall["phases"] = [p.name for p in judged]
+    overall["loop"] = (
+        "mixed" if len({p.loop for p in judged}) > 1 else (judged[0].loop if judged else "open")
+    )
+    expected = sum(p.expected_requests or 0 for p in phases if p.expected_requests is not None)
+    open_names = [p.name for p in phases if p.closed_loop_users is None]
+    accounted = (
+        counters.total(C_REQUESTS, open_names)
+        + counters.total(C_DROPPED, open_names)
+        + counters.total(C_LOST_IN_GAP, open_names)
+    )
+    gen = dict(generator or {})
+    gen.setdefault("schedule_lag_p99_ms", health.schedule_lag_p99_ms)
+    gen.setdefault("max_schedule_lag_p99_ms", health.max_schedule_lag_p99_ms)
+    gen.setdefault("max_cpu_percent_seen", health.max_cpu_percent_seen)
+    gen.setdefault("max_cpu_percent", health.max_cpu_percent)
+    gen["lost_slots"] = list(health.lost_slots)
+    gen["missing_done_slots"] = list(health.missing_done_slots)
+    return {
+        "schema": SUMMARY_SCHEMA,
+        **meta,
+        "valid": not health.invalid_reasons(),
+        "operating_point": {
+            "workers": meta.get("workers"),
+            "phases": [
+                {
+                    "name": p.name,
+                    "kind": p.kind,
+                    "loop": p.loop,
+                    "process": p.process,
+                    "closed_loop_users": p.closed_loop_users,
+                    "max_inflight": p.max_inflight,
+                    "start_s": p.start_s,
+                    "end_s": p.end_s,
+                    "expected_requests": p.expected_requests,
+                }
+                for p in phases
+            ],
+        },
+        "phases": per_phase,
+        "overall": overall,
+        "accounting": {
+            "expected_open_loop_arrivals": expected,
+            "accounted": accounted,
+            "unaccounted": expected - accounted,
+            "note": "accounted = requests + dropped_max_inflight + lost_in_gap over open-loop phases",
+        },
+        "generator": gen,
+        "slo": verdict.to_dict(),
+        "verdict": decision.to_dict(),
+        "telemetry": dict(telemetry or {}),
+        "histograms_clamped": hs.clamped,
+    }
+
+
+def write_summary(summary: dict[str, Any], out_dir: Path) -> Path:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    path = out_dir / "summary.json"
+    path.write_text(json.dumps(summary, indent=2, sort_keys=False) + "\n")
+    return path
+
+
+def _ms(v: Any) -> str:
+    return "-" if v is None else f"{float(v):.1f}"
+
+
+def render(summary: dict[str, Any], console: Console | None = None) -> None:
+    """Print the summary as rich tables: phases, latencies, SLO, verdict."""
+    con = console or Console()
+    op = Table(title=f"inferload run {summary.get('run_id', '')}: {summary.get('scenario', '')} "
+                     f"({summary.get('mode', '')}, {summary.get('workers', '?')} worker(s))")
+    for col in ("phase", "kind", "loop", "process", "max_inflight", "expected"):
+        op.add_column(col)
+    for p in summary["operating_point"]["phases"]:
+        op.add_row(p["name"], p["kind"], p["loop"], p["process"], str(p["max_inflight"] or "-"),
+                   "-" if p["expected_requests"] is None else str(p["expected_requests"]))
+    con.print(op)
+
+    t = Table(title="results")
+    for col in ("phase", "reqs", "req/s", "tok/s", "errors", "dropped", "cancel", "lost", "lag p99"):
+        t.add_column(col, justify="left" if col == "phase" else "right")
+    rows = [(name, b) for name, b in summary["phases"].items()] + [("overall", summary["overall"])]
+    for name, b in rows:
+        t.add_row(
+            name, str(b["requests"]), f"{b['req_per_s']:.2f}", f"{b['output_tok_per_s']:.1f}", str(b["errors"]),
+            str(b["dropped_max_inflight"]), str(b["cancelled"]), str(b["lost_in_gap"]),
+            _ms(b["schedule_lag_p99_ms"]),
+        )
+    con.print(t)
+    con.print(f"overall = judged phases: {', '.join(summary['overall']['phases']) or '(none)'}; "
+              "lag = send - scheduled (ms); dropped = above max_inflight; lost = no live owner")
+
+    lt = Table(title="latency (ms), exact: merged HDR histograms")
+    lt.add_column("phase")
+    lt.add_column("metric")
+    lt.add_column("count", justify="right")
+    for p in PERCENTILES:
+        lt.add_column(f"p{p:g}", justify="right")
+    for name, b in rows:
+        for m in TABLE_METRICS:
+            lb = b["latency"][m]
+            lt.add_row(name, m, str(lb["count"]), *(_ms(lb.get(_pkey(p))) for p in PERCENTILES))
+    con.print(lt)
+
+    errs = summary["overall"]["errors_by_class"]
+    if errs:
+        con.print("errors by class (judged phases): " + ", ".join(f"{k}={v}" for k, v in errs.items()))
+
+    slo = summary["slo"]
+    if slo["objectives"] or slo["max_error_rate"] is not None:
+        st = Table(title=f"SLO (phases: {', '.join(slo['judged_phases'])})")
+        for col in ("objective", "value", "threshold", "result"):
+            st.add_column(col)
+        for o in slo["objectives"]:
+            st.add_row(f"{o['metric']} p{o['percentile']:g}", _ms(o["value_ms"]) + " ms", f"{o['max_ms']:g} ms",
+                       "[green]pass[/]" if o["passed"] else "[red]FAIL[/]")
+        if slo["max_error_rate"] is not None:
+            st.add_row("error rate", f"{slo['error_rate']:.4f}", f"{slo['max_error_rate']:g}",
+                       "[green]pass[/]" if slo["error_rate_passed"] else "[red]FAIL[/]")
+        con.print(st)
+
+    gen = summary["generator"]
+    for lost in gen.get("lost_slots", []):
+        con.print(f"[yellow]lost worker[/]: slot {lost.get('slot')} silent since {lost.get('silent_since_s')} s, "
+                  f"adopted at {lost.get('at_s')} s, {lost.get('lost_in_gap', 0)} arrivals lost in the gap")
+    acc = summary["accounting"]
+    if acc["unaccounted"]:
+        con.print(f"[yellow]accounting[/]: {acc['unaccounted']} open-loop arrivals unaccounted "
+                  f"({acc['accounted']} of {acc['expected_open_loop_arrivals']})"
+                  + ("; sent by a lost worker whose last results never arrived" if gen.get("lost_slots") else ""))
+    v = summary["verdict"]
+    colour = {0: "green", 1: "red"}.get(v["exit_code"], "yellow")
+    con.print(f"[bold {colour}]exit code {v['exit_code']}[/]: {v['rule']}")
+    for extra in v["reasons"][1:]:
+        con.print(f"  also: {extra}")
+
+
+__all__ = [
+    "REPORTED_METRICS",
+    "SUMMARY_SCHEMA",
+    "TABLE_METRICS",
+    "PhaseInfo",
+    "build_summary",
+    "latency_block",
+    "render",
+    "write_summary",
+]

@@ -1,0 +1,24 @@
+"""Fixtures of the collector tests: a real InfluxDB behind the v2-write proxy (module scope)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+
+import pytest
+
+from tests.support.influx import InfluxStack, influx_stack, influxd_available
+
+
+@pytest.fixture(scope="module")
+def influx() -> Iterator[InfluxStack]:
+    if not influxd_available():
+        pytest.skip("influxd is not installed (tests/run.sh installs Debian's influxdb)")
+    with influx_stack() as stack:
+        yield stack
+
+
+@pytest.fixture
+def influx_db(influx: InfluxStack) -> str:
+    """A fresh database per test in the module's InfluxDB."""
+    return influx.fresh_db("t_" + uuid.uuid4().hex[:12])

@@ -1,0 +1,158 @@
+"""Raw request points (fields, sampling, unique timestamps), interval aggregates, goodput, health."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from collectors import schema
+from collectors.aggregates import AggregateBuilder, GoodputSLO, IntervalCounters
+from collectors.health import HealthLimits, HealthSample, health_fields
+from collectors.histograms import HistogramSet, record_request
+from collectors.point import Point
+from collectors.records import ErrorClass
+from collectors.request import RequestCollector, sampled, status_class
+from tests.collectors.fakes import WALL0_NS, make_record
+
+
+def collector(ratio: float = 1.0) -> RequestCollector:
+    return RequestCollector(run_id="r", scenario="s", worker="w0", sample_ratio=ratio)
+
+
+def test_raw_point_fields_and_tags() -> None:
+    rec = make_record(5, ttft_s=0.05, itl_s=0.01, tokens=8, lag_s=0.002,
+                      server_timing={"server_queue_s": 0.01, "prefill_s": 0.02, "server_e2e_s": 0.1})
+    p = collector().point(rec)
+    assert p is not None and p.measurement == schema.REQUEST.name
+    f = p.fields
+    assert p.time_ns == rec.scheduled_ns + WALL0_NS
+    assert p.tags == {"run_id": "r", "scenario": "s", "worker": "w0", "phase": "measure", "class": "chat",
+                      "status_class": "2xx", "error": "ok"}
+    assert f["idx"] == 5 and f["ok"] == 1 and f["status"] == 200 and f["sample_weight"] == 1
+    assert f["schedule_lag_s"] == pytest.approx(0.002)
+    assert f["ttft_s"] == pytest.approx(0.05) and f["ttft_sched_s"] == pytest.approx(0.052)
+    assert f["itl_mean_s"] == pytest.approx(0.01) and f["itl_max_s"] == pytest.approx(0.01)
+    assert f["e2e_s"] == pytest.approx(0.05 + 7 * 0.01)
+    assert f["tpot_s"] == pytest.approx(0.07 / 7)
+    assert f["scheduled_s"] == pytest.approx(WALL0_NS / 1e9 + 0.005, abs=1e-6)
+    assert f["sent_s"] - f["scheduled_s"] == pytest.approx(0.002, abs=1e-6)
+    assert f["output_tokens"] == 8 and f["prompt_tokens"] == 100
+    assert f["server_queue_s"] == 0.01 and f["server_prefill_s"] == 0.02
+    assert f["client_overhead_s"] == pytest.approx(0.12 - 0.1)
+    assert "ttfrt_s" not in f, "absent values are left out, never NaN"
+
+
+def test_failed_request_point() -> None:
+    p = collector().point(make_record(1, error=ErrorClass.HTTP_5XX))
+    assert p is not None
+    assert p.tags["error"] == "http_5xx" and p.tags["status_class"] == "5xx"
+    assert p.fields["ok"] == 0 and "ttft_s" not in p.fields and p.fields["output_tokens"] == 0
+
+
+def test_status_class() -> None:
+    assert [status_class(s) for s in (None, 0, 200, 204, 302, 404, 429, 503, 999)] == \
+        ["none", "none", "2xx", "2xx", "3xx", "4xx", "4xx", "5xx", "none"]
+
+
+def test_equal_scheduled_times_get_distinct_timestamps() -> None:
+    c = collector()
+    times = [c.point(make_record(i, gap_s=0.0)).time_ns for i in range(1000)]  # type: ignore[union-attr]
+    assert len(set(times)) == 1000 and min(times) == WALL0_NS
+
+
+def test_sampling_is_deterministic_uniform_and_weighted() -> None:
+    c = collector(0.1)
+    kept = [i for i in range(20_000) if c.point(make_record(i)) is not None]
+    assert 1800 <= len(kept) <= 2200
+    assert c.sampled_out == 20_000 - len(kept)
+    assert kept == [i for i in range(20_000) if sampled(i, 0.1)], "same decision whatever the worker"
+    p = c.point(make_record(kept[0]))
+    assert p is not None and p.fields["sample_weight"] == pytest.approx(10.0)
+    assert sum(sampled(i, 0.5) for i in range(0, 20_000, 2)) == pytest.approx(5000, rel=0.06), "no stride bias"
+
+
+def test_counters_merge_and_goodput() -> None:
+    slo = GoodputSLO(ttft_s=0.1, tpot_s=0.02)
+    w1, w2 = IntervalCounters(), IntervalCounters()
+    w1.add(make_record(0, ttft_s=0.05), slo)  # good
+    w1.add(make_record(1, ttft_s=0.5), slo)  # ok, too slow
+    w2.add(make_record(2, itl_s=0.05), slo)  # ok, TPOT too slow
+    w2.add(make_record(3, error=ErrorClass.TIMEOUT), slo)
+    w2.add(make_record(4, cls="batch", tokens=1), slo)  # one token: TPOT not defined, passes
+    master = IntervalCounters()
+    master.merge_encoded(w1.encode_and_reset())
+    master.merge_encoded(w2.encode())
+    assert w1.total() == 0
+    chat = master.get("measure", "chat")
+    assert chat == {"requests": 4, "ok": 3, "errors": 1, "good": 1, "output_tokens": 24, "prompt_tokens": 400}
+    assert master.get("measure", "batch")["good"] == 1
+    assert master.errors() == {("measure", "chat", "timeout"): 1}
+
+    pts = AggregateBuilder(run_id="r", scenario="s").points(HistogramSet(), master, interval_s=2.0, now_ns=9)
+    thr = {p.tags["class"]: p.fields for p in pts if p.measurement == schema.THROUGHPUT.name}
+    assert thr["chat"]["req_per_s"] == 2.0 and thr["chat"]["goodput_req_per_s"] == 0.5
+    assert thr["chat"]["output_tokens_per_s"] == 12 and thr["chat"]["bad_fraction"] == 0.75
+    errs = [p for p in pts if p.measurement == schema.ERRORS.name]
+    assert len(errs) == 1 and errs[0].tags["error"] == "timeout" and errs[0].fields["count"] == 1
+
+
+def test_no_slo_means_every_ok_request_is_good() -> None:
+    c = IntervalCounters()
+    c.add(make_record(0, ttft_s=100.0))
+    c.add(make_record(1, error=ErrorClass.CONNECT))
+    assert c.get("measure", "chat")["good"] == 1
+
+
+def test_percentiles_come_from_merged_histograms() -> None:
+    rng = np.random.default_rng(3)
+    values = rng.lognormal(-3, 0.7, size=20_000)
+    workers = [HistogramSet() for _ in range(4)]
+    for i, v in enumerate(values):
+        workers[i % 4].record(schema.M_TTFT, "measure", "chat", float(v))
+    merged = HistogramSet()
+    for w in workers:
+        merged.merge_encoded(w.encode())
+    b = AggregateBuilder(run_id="r", scenario="s")
+    pts = b.points(merged, None, interval_s=1, now_ns=1)
+    interval = next(p for p in pts if p.tags["window"] == "interval")
+    for q, name in ((50, "p50_s"), (90, "p90_s"), (99, "p99_s"), (99.9, "p99_9_s")):
+        assert interval.fields[name] == pytest.approx(np.percentile(values, q), rel=2e-3)
+    assert interval.fields["count"] == 20_000
+    pts2 = b.points(merged, None, interval_s=1, now_ns=2)
+    cumulative = next(p for p in pts2 if p.tags["window"] == "cumulative")
+    assert cumulative.fields["count"] == 40_000, "cumulative window adds the intervals up"
+
+
+def test_latency_points_cover_every_metric_phase_class() -> None:
+    hs = HistogramSet()
+    for i in range(20):
+        record_request(hs, make_record(i, phase=("warmup", "measure")[i % 2], cls=("a", "b")[i // 10]))
+    pts = AggregateBuilder(run_id="r", scenario="s", cumulative=False).points(hs, None, interval_s=1, now_ns=1)
+    keys = {(p.tags["metric"], p.tags["phase"], p.tags["class"]) for p in pts}
+    assert keys == set(hs.keys())  # noqa: SIM118
+    assert all(isinstance(p, Point) and p.measurement == schema.LATENCY.name for p in pts)
+
+
+@pytest.mark.parametrize(
+    ("sample", "flags"),
+    [
+        (HealthSample(interval_s=5, lag_p99_s=0.01, cpu_percent=50), (0, 0, 0, 0)),
+        (HealthSample(interval_s=5, lag_p99_s=0.2, cpu_percent=50), (1, 0, 0, 1)),
+        (HealthSample(interval_s=5, lag_p99_s=0.01, cpu_percent=99), (0, 1, 0, 1)),
+        (HealthSample(interval_s=5, dropped_arrivals=3), (0, 0, 1, 1)),
+    ],
+)
+def test_health_flags_generator_bound_intervals(sample: HealthSample, flags: tuple[int, ...]) -> None:
+    f = health_fields(sample, HealthLimits())
+    assert (f["lag_exceeded"], f["cpu_exceeded"], f["drops_exceeded"], f["invalid"]) == flags
+    assert all(type(v) is float for v in f.values())
+
+
+def test_health_lag_from_histogram() -> None:
+    hs = HistogramSet()
+    for i in range(100):
+        hs.record(schema.M_SCHEDULE_LAG, "measure", "chat", 0.001 * (i + 1))
+    p50, p99, mx = HealthSample.lag_from(hs.combined(schema.M_SCHEDULE_LAG))
+    assert p50 == pytest.approx(0.050, rel=0.01) and p99 == pytest.approx(0.099, rel=0.01)
+    assert mx == pytest.approx(0.1, rel=0.01)
+    assert HealthSample.lag_from(None) == (0.0, 0.0, 0.0)

@@ -1,0 +1,260 @@
+"""End to end through Locust, as real processes on loopback, against a fixed-latency endpoint.
+
+- local run: p50 TTFT and ITL within 2 ms of the endpoint's configured values; the endpoint's
+  request count equals the summary's;
+- master + 2 workers: the same, and the union of the workers' arrivals is exactly the plan;
+- a SIGKILLed worker: its slot is adopted within 10 s, arrivals lost in the gap are counted,
+  the adopter sends the rest, the run exits 3 (degraded);
+- stop with streams in flight: after the drain they are cancelled and counted, none lost;
+- model unset and /v1/models unreachable: exit 2 with a message.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+pytestmark = pytest.mark.integration
+
+REPO = Path(__file__).resolve().parents[2]
+PY = sys.executable
+TTFT_S, ITL_S = 0.05, 0.01
+
+
+def _start_server(*args: str) -> tuple[subprocess.Popen[str], int]:
+    proc = subprocess.Popen(
+        [PY, "-m", "tests.support.stream_server", "--port", "0", *args],
+        cwd=REPO, stdout=subprocess.PIPE, text=True,
+    )
+    assert proc.stdout is not None
+    line = proc.stdout.readline()
+    assert line.startswith("PORT "), line
+    return proc, int(line.split()[1])
+
+
+def _stop(proc: subprocess.Popen[Any]) -> None:
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=5)
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[int]:
+    proc, port = _start_server("--ttft", str(TTFT_S), "--itl", str(ITL_S))
+    yield port
+    _stop(proc)
+
+
+def _stats(port: int) -> dict[str, int]:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/stats", timeout=5) as r:
+        data: dict[str, int] = json.loads(r.read())
+        return data
+
+
+def _scenario(tmp: Path, port: int, steady_s: float, rate: float = 20.0, stop_timeout: float = 3.0,
+              output_tokens: int = 8) -> Path:
+    path = tmp / "scenario.yaml"
+    path.write_text(
+        f"""name: e2e
+seed: 7
+target:
+  base_url: http://127.0.0.1:{port}
+workload:
+  prompt_tokens: 16
+  output_tokens: {output_tokens}
+phases:
+  - name: warm
+    kind: warmup
+    duration: 2s
+    arrivals: {{process: poisson, rate: 10}}
+  - name: steady
+    duration: {steady_s}s
+    arrivals: {{process: poisson, rate: {rate}}}
+slo:
+  objectives:
+    - {{metric: ttft, percentile: 50, max_ms: 1000}}
+  max_error_rate: 0.0
+generator:
+  stop_timeout_s: {stop_timeout}
+  max_cpu_percent: 100
+  max_schedule_lag_p99_ms: 1000
+"""
+    )
+    return path
+
+
+def _run(args: list[str], tmp: Path, timeout: float = 90) -> tuple[int, dict[str, Any], str]:
+    out = tmp / "out"
+    proc = subprocess.run(
+        [PY, "-m", "loadgen.cli", "run", *args, "--out", str(out)],
+        cwd=REPO, capture_output=True, text=True, timeout=timeout,
+    )
+    summary = json.loads((out / "summary.json").read_text()) if (out / "summary.json").exists() else {}
+    return proc.returncode, summary, proc.stdout + proc.stderr
+
+
+def _plan_slots(scenario: Path, n_slots: int) -> list[list[Any]]:
+    from loadgen.config import load_scenario
+    from loadgen.plan import Plan
+
+    plan = Plan(load_scenario(scenario))
+    return [list(plan.arrivals(s, n_slots)) for s in range(n_slots)]
+
+
+def _check_latency(summary: dict[str, Any]) -> None:
+    lat = summary["overall"]["latency"]
+    assert abs(lat["ttft"]["p50_ms"] - TTFT_S * 1000) <= 2.0, lat["ttft"]
+    assert abs(lat["itl"]["p50_ms"] - ITL_S * 1000) <= 2.0, lat["itl"]
+
+
+def test_local_run_timing_and_counts(server: int, tmp_path: Path) -> None:
+    scenario = _scenario(tmp_path, server, steady_s=6)
+    before = _stats(server)["requests"]
+    rc, summary, out = _run([str(scenario)], tmp_path)
+    assert rc == 0, out
+    sent = _stats(server)["requests"] - before
+    total = sum(p["requests"] for p in summary["phases"].values())
+    assert sent == total > 0
+    expected = sum(len(s) for s in _plan_slots(scenario, 1))
+    assert total == expected == summary["accounting"]["expected_open_loop_arrivals"]
+    assert summary["model"] == "fixed"  # taken from /v1/models
+    assert summary["phases"]["steady"]["errors"] == 0
+    _check_latency(summary)
+    assert "exit code 0" in out
+
+
+def _start_master(scenario: Path, tmp: Path, workers: int) -> tuple[subprocess.Popen[str], int, Path]:
+    log = tmp / "master.log"
+    fh = log.open("w")
+    proc = subprocess.Popen(
+        [PY, "-m", "loadgen.cli", "run", str(scenario), "--out", str(tmp / "out"), "--master",
+         "--expect-workers", str(workers), "--expect-workers-max-wait", "30",
+         "--master-bind-host", "127.0.0.1", "--master-bind-port", "0"],
+        cwd=REPO, stdout=fh, stderr=subprocess.STDOUT, text=True,
+    )
+    deadline = time.time() + 30
+    while time.time() < deadline:
+        for line in log.read_text().splitlines():
+            if line.startswith("inferload master listening on"):
+                return proc, int(line.rsplit(":", 1)[1]), log
+        assert proc.poll() is None, log.read_text()
+        time.sleep(0.1)
+    _stop(proc)
+    raise AssertionError("master did not start: " + log.read_text())
+
+
+def _start_worker(port: int, tmp: Path, i: int) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [PY, "-m", "loadgen.cli", "worker", "--master-host", "127.0.0.1", "--master-port", str(port)],
+        cwd=REPO, stdout=(tmp / f"worker{i}.log").open("w"), stderr=subprocess.STDOUT, text=True,
+    )
+
+
+def test_master_and_two_workers(server: int, tmp_path: Path) -> None:
+    scenario = _scenario(tmp_path, server, steady_s=6)
+    before = _stats(server)["requests"]
+    master, port, log = _start_master(scenario, tmp_path, 2)
+    workers = [_start_worker(port, tmp_path, i) for i in range(2)]
+    try:
+        rc = master.wait(timeout=90)
+        for w in workers:
+            w.wait(timeout=20)
+    finally:
+        for p in [master, *workers]:
+            _stop(p)
+    assert rc == 0, log.read_text()
+    assert all(w.returncode == 0 for w in workers)
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert summary["workers"] == 2 and summary["mode"] == "distributed"
+    sent = _stats(server)["requests"] - before
+    slots = _plan_slots(scenario, 2)
+    union = sorted(a.idx for s in slots for a in s)
+    assert union == list(range(len(union)))  # the two slots partition the global sequence
+    for phase in ("warm", "steady"):
+        assert summary["phases"][phase]["requests"] == sum(1 for s in slots for a in s if a.phase == phase)
+    total = sum(p["requests"] for p in summary["phases"].values())
+    assert sent == total == len(union)
+    _check_latency(summary)
+
+
+def test_killed_worker_slot_is_adopted(server: int, tmp_path: Path) -> None:
+    scenario = _scenario(tmp_path, server, steady_s=16)
+    before = _stats(server)["requests"]
+    master, port, log = _start_master(scenario, tmp_path, 2)
+    workers = [_start_worker(port, tmp_path, i) for i in range(2)]
+    try:
+        deadline = time.time() + 30
+        while "plan received" not in (tmp_path / "worker1.log").read_text() and time.time() < deadline:
+            time.sleep(0.2)
+        time.sleep(3 + 4)  # t0 is ~3 s after the plan; kill 4 s into the run
+        os.kill(workers[1].pid, signal.SIGKILL)
+        rc = master.wait(timeout=90)
+        workers[0].wait(timeout=20)
+    finally:
+        for p in [master, *workers]:
+            _stop(p)
+    assert rc == 3, log.read_text()
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    (lost,) = summary["generator"]["lost_slots"]
+    assert lost["at_s"] - lost["silent_since_s"] <= 10.0
+    assert lost["lost_in_gap"] >= 1
+    assert summary["overall"]["lost_in_gap"] + summary["phases"]["warm"]["lost_in_gap"] == lost["lost_in_gap"]
+    assert "lost a worker" in summary["verdict"]["rule"]
+    slots = _plan_slots(scenario, 2)
+    dead = slots[lost["slot"]]
+    survivor = slots[1 - lost["slot"]]
+    before_silence = sum(1 for a in dead if a.offset_s <= lost["silent_since_s"])
+    after_adoption = sum(1 for a in dead if a.offset_s > lost["at_s"])
+    sent = _stats(server)["requests"] - before
+    # the survivor sent all of its own slot and the adopted slot's arrivals after adoption
+    assert sent >= len(survivor) + before_silence + after_adoption
+    assert after_adoption > 0
+    acc = summary["accounting"]
+    assert acc["accounted"] + acc["unaccounted"] == len(survivor) + len(dead)
+
+
+def test_stop_cancels_and_counts_in_flight_streams(tmp_path: Path) -> None:
+    proc, port = _start_server("--ttft", "0.05", "--itl", "0.5")  # 16 tokens: 7.6 s streams
+    try:
+        scenario = _scenario(tmp_path, port, steady_s=2, rate=10, stop_timeout=1, output_tokens=16)
+        rc, summary, out = _run([str(scenario)], tmp_path)
+        stats = _stats(port)
+        deadline = time.time() + 5
+        while stats["inflight"] and time.time() < deadline:
+            time.sleep(0.2)
+            stats = _stats(port)
+    finally:
+        _stop(proc)
+    total = sum(p["requests"] for p in summary["phases"].values())
+    cancelled = sum(p["cancelled"] for p in summary["phases"].values())
+    assert total == stats["requests"] == summary["accounting"]["expected_open_loop_arrivals"]
+    assert cancelled == total  # every stream outlived plan end + 1 s drain
+    assert stats["completed"] == 0 and stats["inflight"] == 0
+    assert summary["phases"]["steady"]["errors"] == 0  # cancelled is not an error
+    assert rc in (0, 1), out
+
+
+def test_model_lookup_failure_is_bad_input(tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # closed again: nothing listens there
+    scenario = _scenario(tmp_path, port, steady_s=1)
+    rc, summary, out = _run([str(scenario)], tmp_path, timeout=30)
+    assert rc == 2 and summary == {}
+    assert "target.model is not set" in out and "/v1/models" in out and "Traceback" not in out
