@@ -283,6 +283,35 @@ def _proc_cpu(pid: int) -> float:
     return float(t.user + t.system)
 
 
+def _busy_cpu_s() -> float:
+    import psutil
+
+    t = psutil.cpu_times()
+    return float(t.user + t.nice + t.system + t.irq + t.softirq + getattr(t, "steal", 0.0))
+
+
+def _measured_child(role: str, port: int, server_pid: int, a: argparse.Namespace, rate: float) -> dict[str, Any]:
+    """One client run plus the CPU used meanwhile by the server and by everything else (% of one core)."""
+    import resource
+
+    s0, b0, w0 = _proc_cpu(server_pid), _busy_cpu_s(), time.monotonic()
+    c0 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    r = _child(role, port, a, rate=rate)
+    c1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    wall = time.monotonic() - w0
+    server = _proc_cpu(server_pid) - s0
+    child = (c1.ru_utime + c1.ru_stime) - (c0.ru_utime + c0.ru_stime)
+    r["server_cpu_pct"] = 100 * server / wall
+    r["other_cpu_pct"] = max(0.0, 100 * (_busy_cpu_s() - b0 - server - child) / wall)
+    return r
+
+
+def _wait_quiet(pct: float, max_wait_s: float = 10.0) -> None:
+    end = time.monotonic() + max_wait_s
+    while time.monotonic() < end and _other_cpu_pct(0.5) * (os.cpu_count() or 1) > pct:
+        pass
+
+
 def _other_cpu_pct(seconds: float = 1.0) -> float:
     import psutil
 
@@ -301,19 +330,22 @@ def orchestrate(a: argparse.Namespace) -> dict[str, Any]:
             for rate in rates:
                 runs = []
                 for rep in range(a.repeats):
-                    idle = _other_cpu_pct(0.5)
-                    s0 = _proc_cpu(proc.pid)
-                    w0 = time.monotonic()
-                    r = _child(role, port, a, rate=rate)
-                    r["server_cpu_pct"] = 100 * (_proc_cpu(proc.pid) - s0) / (time.monotonic() - w0)
-                    r["busy_before_pct"] = idle
-                    r["repeat"] = rep
-                    runs.append(r)
-                    result["runs"].append(r)
-                    print(f"{role:8s} {rate:6.0f} req/s  {r['chunks_per_s']:8.0f} ch/s  cpu {r['cpu_pct']:5.1f}%  "
-                          f"{r['cpu_us_per_chunk']:5.1f} us/ch  lag p99 {r['lag_p99_ms']:6.2f}  deliver p50/p99 "
-                          f"{r['deliver_p50_ms']:5.2f}/{r['deliver_p99_ms']:6.2f} ms  err {r['errors']}  "
-                          f"(server cpu {r['server_cpu_pct']:.0f}%, host busy before {idle:.0f}%)", file=sys.stderr)
+                    best_attempt: dict[str, Any] | None = None
+                    for _attempt in range(a.attempts):  # the host is shared: keep the least disturbed run
+                        _wait_quiet(a.quiet_pct)
+                        r = _measured_child(role, port, proc.pid, a, rate)
+                        print(f"{role:8s} {rate:6.0f} req/s  {r['chunks_per_s']:8.0f} ch/s  cpu {r['cpu_pct']:5.1f}%  "
+                              f"{r['cpu_us_per_chunk']:5.1f} us/ch  lag p99 {r['lag_p99_ms']:6.2f}  deliver p50/p99 "
+                              f"{r['deliver_p50_ms']:5.2f}/{r['deliver_p99_ms']:6.2f} ms  err {r['errors']}  "
+                              f"(server cpu {r['server_cpu_pct']:.0f}%, others {r['other_cpu_pct']:.0f}%)", file=sys.stderr)
+                        if best_attempt is None or r["other_cpu_pct"] < best_attempt["other_cpu_pct"]:
+                            best_attempt = r
+                        if r["other_cpu_pct"] <= a.quiet_pct:
+                            break
+                    assert best_attempt is not None
+                    best_attempt["repeat"] = rep
+                    runs.append(best_attempt)
+                    result["runs"].append(best_attempt)
                 med = {k: statistics.median(r[k] for r in runs) for k in
                        ("chunks_per_s", "lag_p99_ms", "deliver_p50_ms", "deliver_p99_ms", "cpu_pct", "cpu_us_per_chunk")}
                 ok = all(not r["errors"] for r in runs) and med["lag_p99_ms"] <= a.slo_ms and med["deliver_p99_ms"] <= a.slo_ms
@@ -369,12 +401,17 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--itl", type=float, default=0.02)
     p.add_argument("--tokens", type=int, default=64)
     p.add_argument("--slo-ms", type=float, default=5.0)
+    p.add_argument("--attempts", type=int, default=3, help="tries per repeat when other processes disturb the run")
+    p.add_argument("--quiet-pct", type=float, default=15.0, help="CPU of other processes (%% of a core) deemed quiet")
     p.add_argument("--streams", type=int, default=1000, help="concurrent streams for the memory test (0 = skip)")
     p.add_argument("--port", type=int, default=0)
     p.add_argument("--rate", type=float, default=0.0)
     p.add_argument("--out", type=Path, help="also write the JSON result here")
     a = p.parse_args(argv)
     if a.role == "orchestrate":
+        import signal
+
+        signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # so the server process is cleaned up
         res = orchestrate(a)
         text = json.dumps(res, indent=1, default=str)
         if a.out:

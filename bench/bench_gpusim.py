@@ -47,7 +47,7 @@ preset: h100-llama8b
 model: bench
 engine:
   max_num_seqs: 1024
-  step_overhead_s: 0.010
+  step_overhead_s: {step_s}
   decode_s_per_seq: 0.0
   attention_s_per_kv_token: 0.0
   enable_prefix_caching: false
@@ -56,7 +56,7 @@ TOKENS = 256
 WARMUP_S = 1.5
 
 
-def _client(url: str, n: int, seconds: float, out: mp.Queue, seed: int) -> None:  # type: ignore[type-arg]
+def _client(url: str, n: int, seconds: float, out: mp.Queue, seed: int) -> None:
     rng = random.Random(seed)
 
     async def main() -> tuple[int, int]:
@@ -119,10 +119,11 @@ def _rss_kib(pid: int) -> int:
     return 0
 
 
-def server_run(concurrency: int, seconds: float, clients: int, pin_cores: bool = True) -> dict[str, float]:
+def server_run(concurrency: int, seconds: float, clients: int, pin_cores: bool = True,
+               step_s: float = 0.004) -> dict[str, float]:
     tmp = Path(tempfile.mkdtemp())
     cfg = tmp / "sim.yaml"
-    cfg.write_text(CONFIG)
+    cfg.write_text(CONFIG.format(step_s=step_s))
     pin = ["taskset", "-c", "0"] if pin_cores and shutil.which("taskset") and (os.cpu_count() or 1) > 1 else []
     proc = subprocess.Popen([*pin, sys.executable, "-m", "loadgen.cli", "sim", "--port", "0", "--config", str(cfg)],
                             stdout=subprocess.PIPE, text=True)
@@ -130,7 +131,7 @@ def server_run(concurrency: int, seconds: float, clients: int, pin_cores: bool =
         assert proc.stdout is not None
         url = proc.stdout.readline().strip().rsplit(" ", 1)[1]
         rss0 = _rss_kib(proc.pid)
-        out: mp.Queue = mp.Queue()  # type: ignore[type-arg]
+        out: mp.Queue = mp.Queue()
         per = [concurrency // clients + (1 if i < concurrency % clients else 0) for i in range(clients)]
         procs = [mp.Process(target=_client, args=(url, n, WARMUP_S + seconds, out, i)) for i, n in enumerate(per)]
         for p in procs:
@@ -211,17 +212,18 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--seconds", type=float, default=8.0)
-    ap.add_argument("--concurrency", type=int, nargs="+", default=[256, 512, 768])
+    ap.add_argument("--concurrency", type=int, nargs="+", default=[48, 64, 96])
     ap.add_argument("--clients", type=int, default=2, help="client processes")
+    ap.add_argument("--step-ms", type=float, default=2.5, help="model step time (every step decodes the whole batch)")
     ap.add_argument("--no-pin", action="store_true", help="do not pin server/clients to cores 0/1")
     args = ap.parse_args()
     print(f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs, {os.uname().machine}")
     print(f"engine: {statistics.median(engine_speed() for _ in range(args.runs)):,.0f} simulated tokens per CPU s")
     print(f"state per active sequence ({TOKENS} tokens emitted): {state_bytes_per_seq():,.0f} B")
     for c in args.concurrency:
-        runs = [server_run(c, args.seconds, args.clients, not args.no_pin) for _ in range(args.runs)]
+        runs = [server_run(c, args.seconds, args.clients, not args.no_pin, args.step_ms / 1000) for _ in range(args.runs)]
         med = {k: statistics.median(r[k] for r in runs) for k in runs[0]}
-        print(f"concurrency {c}: " + ", ".join(f"{k}={v:,.2f}" for k, v in med.items()))
+        print(f"step {args.step_ms} ms, concurrency {c}: " + ", ".join(f"{k}={v:,.2f}" for k, v in med.items()))
     return 0
 
 

@@ -7,7 +7,8 @@
 - Time: the scheduled wall time in ns.  InfluxDB keeps one point per (series, timestamp), so
   a timestamp this collector already used recently (the last 65,536) is moved on by 1 ns.
 - Fields are floats; absent values (no first token, no server timing) are left out, never
-  written as NaN.  ``client_overhead_s`` = e2e - server e2e (or - server inference time).
+  written as NaN.  ``client_overhead_s`` = e2e - server e2e (TGI ``total_s``), else
+  e2e - (server queue + server inference) (vLLM, llama.cpp): the time outside the model server.
 """
 
 from __future__ import annotations
@@ -22,11 +23,20 @@ _RECENT = 65_536
 _HASH_MULT = 0x9E3779B97F4A7C15
 _MASK = (1 << 64) - 1
 
-# accepted keys of RequestRecord.server_timing -> field name (full names and short aliases)
-SERVER_TIMING_KEYS: dict[str, str] = {}
-for _f in schema.SERVER_TIMING_FIELDS:
-    SERVER_TIMING_KEYS[_f.name] = _f.name
-    SERVER_TIMING_KEYS[_f.name.removeprefix("server_")] = _f.name
+# RequestRecord.server_timing keys (loadgen/openai/stream.py, docs/metrics.md) -> field name;
+# the field names themselves are accepted too
+SERVER_TIMING_KEYS: dict[str, str] = {f.name: f.name for f in schema.SERVER_TIMING_FIELDS}
+SERVER_TIMING_KEYS.update({
+    "queue_s": schema.F_SERVER_QUEUE.name,
+    "ttft_s": schema.F_SERVER_TTFT.name,
+    "prefill_s": schema.F_SERVER_PREFILL.name,
+    "decode_s": schema.F_SERVER_DECODE.name,
+    "inference_s": schema.F_SERVER_INFERENCE.name,
+    "total_s": schema.F_SERVER_E2E.name,
+    "mean_itl_s": schema.F_SERVER_ITL_MEAN.name,
+    "tpot_s": schema.F_SERVER_TPOT.name,
+    "validation_s": schema.F_SERVER_VALIDATION.name,
+})
 
 
 def status_class(status: int | None) -> str:
@@ -125,9 +135,11 @@ class RequestCollector:
                 if name is not None:
                     f[name] = float(value)
             e2e = rec.e2e_s
-            model_s = f.get(schema.F_SERVER_E2E.name, f.get(schema.F_SERVER_INFERENCE.name))
-            if e2e is not None and model_s is not None:
-                f[schema.F_CLIENT_OVERHEAD.name] = e2e - model_s
+            server_s = f.get(schema.F_SERVER_E2E.name)
+            if server_s is None and schema.F_SERVER_INFERENCE.name in f:
+                server_s = f[schema.F_SERVER_INFERENCE.name] + f.get(schema.F_SERVER_QUEUE.name, 0.0)
+            if e2e is not None and server_s is not None:
+                f[schema.F_CLIENT_OVERHEAD.name] = e2e - server_s
         return Point(schema.REQUEST.name, tags, f, self._unique_time(rec.scheduled_ns + off))
 
 

@@ -125,17 +125,22 @@ F_OUTPUT_TOKENS = Field("output_tokens", "tokens", "output tokens (usage, else c
 F_STATUS = Field("status", "1", "HTTP status code (0 when no response)")
 F_OK = Field("ok", "0/1", "1 when the request completed without error")
 F_SERVER_QUEUE = Field("server_queue_s", "s", "server-reported time waiting in the queue")
+F_SERVER_TTFT = Field("server_ttft_s", "s", "server-reported time to first token (vLLM: from scheduling)")
 F_SERVER_PREFILL = Field("server_prefill_s", "s", "server-reported prefill time")
 F_SERVER_DECODE = Field("server_decode_s", "s", "server-reported decode time")
 F_SERVER_INFERENCE = Field("server_inference_s", "s", "server-reported inference time (prefill + decode)")
-F_SERVER_E2E = Field("server_e2e_s", "s", "server-reported end-to-end time")
+F_SERVER_E2E = Field("server_e2e_s", "s", "server-reported end-to-end time (TGI x-total-time)")
+F_SERVER_ITL_MEAN = Field("server_itl_mean_s", "s", "server-reported mean inter-token latency")
+F_SERVER_TPOT = Field("server_tpot_s", "s", "server-reported time per output token")
+F_SERVER_VALIDATION = Field("server_validation_s", "s", "server-reported request validation time (TGI)")
 F_CLIENT_OVERHEAD = Field(
     "client_overhead_s", "s",
-    "e2e - server e2e (or - server inference when no server e2e): latency outside the model",
+    "e2e - server e2e, or e2e - (server queue + server inference): latency outside the model",
 )
 F_SAMPLE_WEIGHT = Field("sample_weight", "1", "1 / raw_sample_ratio: how many requests this point stands for")
 SERVER_TIMING_FIELDS: tuple[Field, ...] = (
-    F_SERVER_QUEUE, F_SERVER_PREFILL, F_SERVER_DECODE, F_SERVER_INFERENCE, F_SERVER_E2E,
+    F_SERVER_QUEUE, F_SERVER_TTFT, F_SERVER_PREFILL, F_SERVER_DECODE, F_SERVER_INFERENCE, F_SERVER_E2E,
+    F_SERVER_ITL_MEAN, F_SERVER_TPOT, F_SERVER_VALIDATION,
 )
 REQUEST = Measurement(
     "llm_request",
@@ -446,8 +451,12 @@ __all__ = [
     "F_SERVER_DECODE",
     "F_SERVER_E2E",
     "F_SERVER_INFERENCE",
+    "F_SERVER_ITL_MEAN",
     "F_SERVER_PREFILL",
     "F_SERVER_QUEUE",
+    "F_SERVER_TPOT",
+    "F_SERVER_TTFT",
+    "F_SERVER_VALIDATION",
     "F_SPOOL_BYTES",
     "F_STATUS",
     "F_TPOT",

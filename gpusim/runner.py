@@ -9,14 +9,16 @@ engine is idle.  Simulated time runs ``time_scale`` times faster than real time.
 from __future__ import annotations
 
 import asyncio
+import sys
 import time
+import traceback
 from collections.abc import Callable
 
 from gpusim.engine import DONE, BatchingEngine, Engine, Seq
 from gpusim.metrics import VllmMetrics
 
 MAX_LAG_S = 0.005  # real seconds behind schedule after which the engine re-anchors to now
-EARLY_S = 0.0012  # wake this much before a step's end, then sleep precisely
+EARLY_S = 0.0011  # wake this much before a step's end, then sleep precisely
 
 
 class SimClock:
@@ -69,6 +71,7 @@ class Runner:
 
     def start(self) -> None:
         self._task = asyncio.get_running_loop().create_task(self._run(), name="gpusim-engine")
+        self._task.add_done_callback(_report_crash)
 
     async def stop(self) -> None:
         if self._task is not None:
@@ -143,6 +146,12 @@ class Runner:
                 rest = clock.monotonic_at(wake) - time.monotonic()  # type: ignore[arg-type]
                 if 0 < rest <= EARLY_S:
                     time.sleep(rest)
+
+
+def _report_crash(task: asyncio.Task[None]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        exc = task.exception()
+        sys.stderr.write("gpusim: engine task failed: " + "".join(traceback.format_exception(exc)))
 
 
 def _set(fut: asyncio.Future[None]) -> None:

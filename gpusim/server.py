@@ -164,6 +164,8 @@ class SimServer:
             if req.stream:
                 return await self._stream(request, req, seq, draw)
             return await self._full(req, seq, draw)
+        except ConnectionError:  # the client went away mid-stream: abort, as vLLM does
+            return web.Response(status=499)
         finally:
             if seq.status != DONE:
                 self.runner.abort(seq)
@@ -260,7 +262,7 @@ class SimServer:
         cfg = self.cfg
         tokens = [max(1, token_count(t, cfg.lengths)) for t in texts]
         total = sum(tokens)
-        if total > cfg.engine.max_model_len * len(texts):
+        if max(tokens) > cfg.engine.max_model_len:
             raise ApiError(400, f"input is longer than the maximum context length ({cfg.engine.max_model_len})",
                            param="input", code="context_length_exceeded")
         e = cfg.engine

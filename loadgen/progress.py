@@ -48,7 +48,7 @@ class Progress:
         is_tty = bool(getattr(self.stream, "isatty", lambda: False)())
         self.live_mode = is_tty if live is None else live
         self.plain_every_s = plain_every_s
-        self._last_plain = 0.0
+        self._last_plain: float | None = None  # the first update always prints
         self._live: Live | None = None
         self.lines = 0
         if self.live_mode:
@@ -63,7 +63,7 @@ class Progress:
             self._live.update(Text(line), refresh=True)
             return
         now = time.monotonic()
-        if now - self._last_plain >= self.plain_every_s:
+        if self._last_plain is None or now - self._last_plain >= self.plain_every_s:
             self._last_plain = now
             self.stream.write(line + "\n")
             self.stream.flush()

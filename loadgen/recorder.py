@@ -74,6 +74,10 @@ class Counters:
     def phases(self) -> list[str]:
         return sorted({p for (p, _, _) in self._c})
 
+    def classes(self, phases: Iterable[str] | None = None) -> list[str]:
+        wanted = None if phases is None else set(phases)
+        return sorted({c for (p, c, _) in self._c if wanted is None or p in wanted})
+
     def clear(self) -> None:
         self._c.clear()
 

@@ -70,11 +70,13 @@ def _pkey(p: float) -> str:
     return f"p{p:g}".replace(".", "_") + "_ms"
 
 
-def latency_block(hs: HistogramSet, metric: str, phases: Sequence[str]) -> dict[str, float]:
-    """count, mean, min, max and percentiles (ms) of ``metric`` merged over ``phases``."""
+def latency_block(
+    hs: HistogramSet, metric: str, phases: Sequence[str], cls: str | None = None
+) -> dict[str, float]:
+    """count, mean, min, max and percentiles (ms) of ``metric`` merged over ``phases`` (one class or all)."""
     h = new_histogram()
     for phase in phases:
-        h.add(hs.combined(metric, phase))
+        h.add(hs.combined(metric, phase, cls))
     s = summarize(h)
     out: dict[str, float] = {"count": int(s["count"])}
     if s["count"]:
@@ -105,6 +107,14 @@ def _block(hs: HistogramSet, c: Counters, phases: Sequence[str], duration_s: flo
         "output_tok_per_s": c.total(C_OUTPUT_TOKENS, phases) / duration_s if duration_s > 0 else 0.0,
         "schedule_lag_p99_ms": lag.get("p99_ms"),
         "latency": {m: latency_block(hs, m, phases) for m in REPORTED_METRICS},
+        "classes": {
+            cls: {
+                "requests": c.total(C_REQUESTS, phases, cls),
+                "ok": c.total(C_OK, phases, cls),
+                "latency": {m: latency_block(hs, m, phases, cls) for m in TABLE_METRICS},
+            }
+            for cls in c.classes(phases)
+        },
     }
 
 
@@ -120,8 +130,12 @@ def build_summary(
     decision: ExitDecision,
     generator: dict[str, Any] | None = None,
     telemetry: dict[str, Any] | None = None,
+    not_sent_after_stop: int = 0,
 ) -> dict[str, Any]:
-    """The whole run as one JSON-safe dict (the content of ``summary.json``)."""
+    """The whole run as one JSON-safe dict (the content of ``summary.json``).
+
+    ``not_sent_after_stop``: open-loop arrivals scheduled after an early stop (never due).
+    """
     per_phase: dict[str, Any] = {}
     for ph in phases:
         b = _block(hs, counters, [ph.name], ph.duration_s)
@@ -182,7 +196,8 @@ def build_summary(
         "accounting": {
             "expected_open_loop_arrivals": expected,
             "accounted": accounted,
-            "unaccounted": expected - accounted,
+            "not_sent_after_stop": not_sent_after_stop,
+            "unaccounted": expected - accounted - not_sent_after_stop,
             "note": "accounted = requests + dropped_max_inflight + lost_in_gap over open-loop phases",
         },
         "generator": gen,

@@ -131,17 +131,21 @@ class NvmlGpuCollector:
         self.gpus: dict[str, _Gpu] = {}  # by UUID, resolved once
         try:
             count = nvml.nvmlDeviceGetCount()
-            for index in range(count):
+        except nvml.NVMLError as err:
+            raise InputError(f"gpu: NVML could not count the GPUs ({type(err).__name__}: {err})") from err
+        for index in range(count):
+            try:
                 handle = nvml.nvmlDeviceGetHandleByIndex(index)
                 uuid = _text(nvml.nvmlDeviceGetUUID(handle))
                 name = _text(nvml.nvmlDeviceGetName(handle))
-                gpu_tags = {**base, s.T_GPU.name: str(index), s.T_UUID.name: uuid, s.T_GPU_MODEL.name: name,
-                            s.T_SOURCE.name: self.source}
-                self.gpus[uuid] = _Gpu(index, uuid, name, handle, gpu_tags)
-        except nvml.NVMLError as err:
-            raise InputError(f"gpu: NVML could not list the GPUs ({type(err).__name__}: {err})") from err
+            except nvml.NVMLError as err:  # e.g. GpuIsLost, NoPermission: collect the others
+                log.warning("GPU %d skipped: NVML could not resolve it (%s: %s)", index, type(err).__name__, err)
+                continue
+            gpu_tags = {**base, s.T_GPU.name: str(index), s.T_UUID.name: uuid, s.T_GPU_MODEL.name: name,
+                        s.T_SOURCE.name: self.source}
+            self.gpus[uuid] = _Gpu(index, uuid, name, handle, gpu_tags)
         if not self.gpus:
-            raise InputError("gpu: NVML found no NVIDIA GPU on this host")
+            raise InputError("gpu: NVML found no usable NVIDIA GPU on this host")
 
     def _read(self, gpu: _Gpu, name: str, reader: Reader, fields: dict[str, float], newly: dict[str, list[int]]) -> None:
         if name in gpu.disabled:

@@ -17,6 +17,7 @@ Series are summed across labels other than the server's model label (engines, fi
 
 from __future__ import annotations
 
+import logging
 import math
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -28,6 +29,8 @@ from collectors import schema as s
 from collectors.http import HttpGet, http_get, redact_url
 from collectors.point import Point
 from collectors.server.families import MAPPINGS, ServerMapping, Source, detect_server
+
+log = logging.getLogger(__name__)
 
 Labels = tuple[tuple[str, str], ...]
 Key = tuple[str, Labels]
@@ -120,6 +123,9 @@ class ServerMetricsCollector:
             self.mapping = MAPPINGS[kind]
         mapping = self.mapping
         first = self.scrapes == 0
+        if first and not any(n in families or n + "_total" in families for n in mapping.declared_families()):
+            log.warning("%s: none of the %s metric families found; only scrape_s will be written",
+                        redact_url(self.url), mapping.kind)
         cur: dict[Key, float] = {}
         resets: set[Key] = set()
 
@@ -153,6 +159,8 @@ class ServerMetricsCollector:
             found = tuple(n for n in names if n in families or n + "_total" in families)
             return found if combine == "sum" else found[:1]
 
+        reset_models: set[tuple[tuple[str, ...], str]] = set()  # (families, model) with a reset series
+
         def counter_deltas(names: tuple[str, ...], scale: float = 1.0, combine: str = "first") -> dict[str, float]:
             out: dict[str, float] = {}
             for name in present(names, combine):
@@ -161,6 +169,8 @@ class ServerMetricsCollector:
                     if d is not None:
                         m = model_of(labels)
                         out[m] = out.get(m, 0.0) + d * scale
+                        if key in resets:
+                            reset_models.add((names, m))
             return out
 
         server_fields: dict[str, dict[str, float]] = {}
@@ -186,7 +196,7 @@ class ServerMetricsCollector:
                 sums = counter_deltas(src.families, src.scale, src.combine)
                 counts = counter_deltas(src.count_families) if src.count_families else {}
                 for m, total in sums.items():
-                    h = _Hist(sum=total, count=counts.get(m, 0.0))
+                    h = _Hist(sum=total, count=counts.get(m, 0.0), reset=(src.families, m) in reset_models)
                     latency[(src.component, m)] = (src, h, bool(src.count_families))
             else:  # histogram
                 for m, h in self._histogram(src, families, samples, delta, model_of).items():

@@ -7,6 +7,8 @@ The accounting identity holds at every instant a ``stats()`` snapshot is taken:
 
 from __future__ import annotations
 
+import logging
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -77,6 +79,46 @@ class SinkStats:
         }
 
 
+class Ledger:
+    """A sink's counters (guarded by the sink's own lock) and its rate-limited drop log."""
+
+    LOG_INTERVAL_S = 60.0
+
+    def __init__(self, what: str, logger: logging.Logger) -> None:
+        self.what = what
+        self.log = logger
+        self.generated = 0
+        self.written = 0
+        self.inflight = 0
+        self.pending_spool = 0
+        self.retries = 0
+        self.dropped: dict[str, int] = {}
+        self._logged: dict[str, int] = {}
+        self._last_log = -float("inf")
+
+    def snapshot(self, sink: str, *, memory: int, spool_bytes: int = 0,
+                 oldest_unsent_age_s: float = 0.0) -> SinkStats:
+        """Stats with ``memory`` items queued besides ``inflight`` (call under the sink's lock)."""
+        return SinkStats(sink=sink, generated=self.generated, written=self.written,
+                         pending_memory=memory + self.inflight, pending_spool=self.pending_spool,
+                         dropped_by_reason=dict(self.dropped), retries=self.retries, spool_bytes=spool_bytes,
+                         oldest_unsent_age_s=oldest_unsent_age_s)
+
+    def drop(self, reason: str, n: int) -> None:
+        if n > 0:
+            self.dropped[reason] = self.dropped.get(reason, 0) + n
+
+    def log_drops(self, force: bool = False) -> None:
+        """Log the drop totals if they changed, at most once a minute (``force``: now)."""
+        now = time.monotonic()
+        if self.dropped == self._logged or (not force and now - self._last_log < self.LOG_INTERVAL_S):
+            return
+        self._last_log = now
+        self._logged = dict(self.dropped)
+        detail = ", ".join(f"{k}={v}" for k, v in sorted(self.dropped.items()))
+        self.log.warning("%s: %d points dropped so far (%s)", self.what, sum(self.dropped.values()), detail)
+
+
 class Sink(Protocol):
     """Where points go.  ``write`` never blocks and never raises."""
 
@@ -91,4 +133,4 @@ class Sink(Protocol):
     def close(self, timeout_s: float) -> SinkStats: ...
 
 
-__all__ = ["Sink", "SinkStats"]
+__all__ = ["Ledger", "Sink", "SinkStats"]

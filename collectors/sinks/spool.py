@@ -12,8 +12,8 @@ once per ``fsync_interval_s`` (default 1 s, like Telegraf's ``buffer_disk_sync``
 segment switch and on ``close``.  So a machine crash (not a process crash) can lose up to
 about one second of spooled lines.
 
-Capacity (``max_bytes``) is enforced by the caller through :meth:`Spool.free_bytes` and
-:meth:`Spool.drop_oldest` (drop-oldest policy); the spool itself never refuses an append.
+Capacity (``max_bytes``) is enforced by :meth:`Spool.append_capped` (drop-oldest, or refuse);
+plain :meth:`Spool.append` never refuses.
 The class is thread-safe (one internal lock; disk I/O happens under it, so only background
 threads may call it).
 """
@@ -246,6 +246,30 @@ class Spool:
                 seg.path.unlink(missing_ok=True)
                 return dropped
             return 0
+
+    def append_capped(self, lines: list[str], *, drop_oldest: bool) -> tuple[int, int, list[str]]:
+        """Append within ``max_bytes``: (oldest spooled lines dropped, new lines dropped, refused lines).
+
+        ``drop_oldest``: delete the oldest segments (not the one being read) until the lines fit,
+        then, if still too big, drop the oldest of ``lines`` themselves.  Otherwise nothing is
+        dropped: when the lines do not fit they all come back as ``refused``.
+        """
+        size = sum(len(x.encode()) for x in lines) + len(lines)
+        if self.free_bytes() < size and not drop_oldest:
+            return 0, 0, lines
+        dropped_old = 0
+        while self.free_bytes() < size:
+            d = self.drop_oldest()
+            if d == 0:
+                break
+            dropped_old += d
+        over = size - self.free_bytes()
+        k = 0
+        while k < len(lines) and over > 0:
+            over -= len(lines[k].encode()) + 1
+            k += 1
+        self.append(lines[k:])
+        return dropped_old, k, []
 
     def _remove_head(self) -> None:
         if not self._segments[0].sealed:

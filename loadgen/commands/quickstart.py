@@ -84,6 +84,9 @@ def main(argv: list[str]) -> int:
     if args.duration_scale <= 0:
         raise InputError(f"--duration-scale must be > 0 (got {args.duration_scale:g})")
     scenario_path: Path = args.scenario or default_scenario()
+    # Locust monkey-patches the standard library on import: do it before any thread or pipe exists.
+    import locust  # noqa: F401
+
     from loadgen.config import load_scenario
 
     base = load_scenario(scenario_path)  # fail on a bad file before starting anything

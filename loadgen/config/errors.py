@@ -75,14 +75,22 @@ def _field_type(cls: type[BaseModel], key: str) -> Any:
     return None
 
 
+def _child(node: Any, part: str | int) -> Any:
+    if isinstance(node, dict):
+        return node.get(part)
+    if isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
+        return node[part]
+    return None
+
+
 def allowed_keys(root: type[BaseModel], path: YamlPath, data: Any) -> list[str]:
     """Keys accepted by the model found at ``path`` (empty if it cannot be determined)."""
     current: list[Any] = [root]
     node = data
     for part in path:
         nxt: list[Any] = []
-        models = _pick_model([a for t in current for a in _unwrap(t)], node)
         alts = [a for t in current for a in _unwrap(t)]
+        models = _pick_model(alts, node)
         for alt in alts:
             origin = get_origin(alt)
             if isinstance(part, int) and origin in (list, tuple):
@@ -94,7 +102,7 @@ def allowed_keys(root: type[BaseModel], path: YamlPath, data: Any) -> list[str]:
         if not nxt:
             return []
         current = nxt
-        node = node.get(part) if isinstance(node, dict) else node[part] if isinstance(node, list) and isinstance(part, int) and part < len(node) else None
+        node = _child(node, part)
     keys: list[str] = []
     for m in _pick_model([a for t in current for a in _unwrap(t)], node):
         keys += [k for k in _model_keys(m) if k not in keys]

@@ -89,8 +89,13 @@ def install_worker(
 
     environment.events.report_to_master.add_listener(on_report_to_master)
 
+    def on_test_stopping(environment: Environment, **_kw: Any) -> None:
+        sched.abort()  # finished slots have nothing in flight; an unfinished one is cut here
+
+    environment.events.test_stopping.add_listener(on_test_stopping)
+
     def on_quitting(environment: Environment, **_kw: Any) -> None:
-        sched.kill_all()
+        sched.abort()
         try:
             sched.telemetry.close()
         except Exception:

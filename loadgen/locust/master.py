@@ -100,6 +100,7 @@ class Coordinator:
         self.lost_slots: list[dict[str, Any]] = []
         self.last_heartbeat: dict[str, float] = {}
         self.cpu_max: dict[str, float] = {}
+        self.cpu_now: dict[str, float] = {}
         self.inflight: dict[str, int] = {}
         self.t0_wall = 0.0
         self.n_slots = 0
@@ -205,9 +206,8 @@ class Coordinator:
                 pass
 
     def sample_cpu(self) -> None:
+        """Current worker CPU (Locust's samples); the maximum during the plan decides validity."""
         now = time.time()
-        if now < self.t0_wall + CPU_SETTLE_S or now > self.plan_end_wall:
-            return
         if self.local:
             usage = {"local": float(getattr(self.runner, "current_cpu_usage", 0.0))}
         else:
@@ -215,6 +215,9 @@ class Coordinator:
             usage = {
                 self.labels[c.id]: float(c.cpu_usage) for c in self.runner.clients.all if c.id in self.labels
             }
+        self.cpu_now = usage
+        if now < self.t0_wall + CPU_SETTLE_S or now > self.plan_end_wall:
+            return
         for k, v in usage.items():
             self.cpu_max[k] = max(self.cpu_max.get(k, 0.0), v)
 
@@ -272,7 +275,7 @@ class Coordinator:
                 inflight=sum(self.inflight.values()),
                 dropped=self.interval_counters.total(C_DROPPED),
                 workers_connected=len(self._alive()),
-                worker_cpu_percent=dict(self.cpu_max),
+                worker_cpu_percent=dict(self.cpu_now),
             )
         except Exception:
             log.exception("telemetry interval failed")

@@ -16,6 +16,7 @@ from loadgen.locust.messages import PlanMsg
 from loadgen.locust.scheduler import Runtime
 
 CLOSED_LOOP_STREAM = 2  # seed stream of closed-loop requests (the plan uses 0 and 1)
+CLOSED_LOOP_IDX_BASE = 1 << 50
 DEFAULT_CONNECTIONS = 4096  # when neither generator.connections nor max_inflight bound it
 
 
@@ -47,8 +48,8 @@ class ClosedLoopRequests:
     """Requests of closed-loop ``concurrency{users}`` phases, which have no arrival sequence.
 
     Class and lengths are drawn from the workload like the plan's arrivals, from a stream seeded
-    by ``(seed, phase, slot, user)``, so reruns repeat them.  Their ``idx`` is negative (unique per
-    worker process) because they are not part of the global arrival sequence.
+    by ``(seed, phase, slot, user)``, so reruns repeat them.  They are not part of the global
+    arrival sequence: their ``idx`` is ``2**50 + slot * 2**36 + n`` (unique per run, below 2**53).
     """
 
     def __init__(self, scenario: Any, plan: Any) -> None:
@@ -62,7 +63,7 @@ class ClosedLoopRequests:
         self.output = [wl.output_dist(c) for c in wl.classes]
         self.rows = getattr(plan, "dataset_rows", None)
         self._rngs: dict[tuple[int, int, int], np.random.Generator] = {}
-        self._next = 0
+        self._next: dict[int, int] = {}
 
     def __call__(self, phase_index: int, slot: int, user: int, seq: int) -> Any:
         from loadgen.plan import Arrival
@@ -77,9 +78,9 @@ class ClosedLoopRequests:
         p = int(self.prompt[c].sample(rng, 1)[0])
         o = int(self.output[c].sample(rng, 1)[0])
         row = int(rng.integers(0, self.rows)) if self.rows else None
-        self._next += 1
+        n = self._next[slot] = self._next.get(slot, 0) + 1
         w = self.plan.phases[phase_index]
-        return Arrival(-self._next, float(w.start_s), w.name, phase_index, self.names[c], p, o, row)
+        return Arrival(CLOSED_LOOP_IDX_BASE + (slot << 36) + n, float(w.start_s), w.name, phase_index, self.names[c], p, o, row)
 
 
 def build_runtime(msg: PlanMsg) -> Runtime:
@@ -101,4 +102,4 @@ def build_runtime(msg: PlanMsg) -> Runtime:
     )
 
 
-__all__ = ["CLOSED_LOOP_STREAM", "DEFAULT_CONNECTIONS", "ClosedLoopRequests", "build_runtime", "pool_size", "scenario_from_dict", "scenario_to_dict"]
+__all__ = ["CLOSED_LOOP_IDX_BASE", "CLOSED_LOOP_STREAM", "DEFAULT_CONNECTIONS", "ClosedLoopRequests", "build_runtime", "pool_size", "scenario_from_dict", "scenario_to_dict"]

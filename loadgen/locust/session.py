@@ -123,6 +123,8 @@ def run_session(
         telemetry=telemetry, local_scheduler=local_sched,
     )
     if opts.web:
+        # Locust's web UI re-parses sys.argv with its own parser (ui_extra_args_dict): hide ours.
+        sys.argv[1:] = []
         env.create_web_ui(host=opts.web_host, port=opts.web_port)
         sys.stdout.write(f"Locust web UI on http://{opts.web_host}:{opts.web_port}\n")
     _install_signals(coord)
@@ -202,9 +204,14 @@ def _summarize(
         "worker_cpu_max_percent": dict(coord.cpu_max),
         "stop_timeout_s": float(gen.stop_timeout_s),
     }
+    after_stop = 0
+    if coord.stop_requested_at is not None:
+        stop_s = coord.offset_s(coord.stop_requested_at)
+        after_stop = sum(1 for a in plan.arrivals(0, 1, max(stop_s, 0.0)))
     return build_summary(
         meta=meta, phases=phases, judged_phases=judged, hs=coord.hs, counters=coord.counters,
         verdict=verdict, health=health, decision=decision, generator=generator, telemetry=telemetry,
+        not_sent_after_stop=after_stop,
     )
 
 

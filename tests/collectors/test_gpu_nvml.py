@@ -161,3 +161,13 @@ def test_close_shuts_nvml_down() -> None:
     fake, c = _collector()
     c.close()
     assert fake.calls["nvmlShutdown"] == 1 and fake.initialised == 0
+
+
+def test_a_gpu_that_cannot_be_resolved_is_skipped_with_a_warning(caplog: pytest.LogCaptureFixture) -> None:
+    fake = FakeNvml()
+    fake.fail_next[(6, "nvmlDeviceGetUUID")] = pynvml.NVMLError_GpuIsLost
+    with caplog.at_level(logging.WARNING, logger="collectors.gpu.nvml"):
+        c = NvmlGpuCollector(open_nvml(fake))
+    assert sorted(g.index for g in c.gpus.values()) == [0, 1, 2, 3, 4, 5, 7]
+    assert "GPU 6 skipped" in caplog.text and "NVMLError_GpuIsLost" in caplog.text
+    assert len(list(c.collect(1))) == 7

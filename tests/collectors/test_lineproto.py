@@ -13,7 +13,7 @@ from collectors.point import Point
 
 TRICKY = [
     "plain", "with space", "com,ma", "eq=uals", 'quo"te', "back\\slash", "trailing\\", "ünïcödé ✓",
-    "tab\tnew\nline\rcr", "#hash", "a=b,c d", "=", ",", " ",
+    "tab\tnew\nline\rcr", "#hash", "a=b,c d", "=", ",", " ", "per%cent%r", "x.0", "y.0,",
 ]
 
 
@@ -47,6 +47,11 @@ def test_non_finite_fields_are_dropped_and_empty_points_encode_to_nothing() -> N
     assert encode(empty) == ""
     lines, n_empty = encode_many([p, empty, p])
     assert lines == ["m,t=x d=1 5", "m,t=x d=1 5"] and n_empty == 1
+
+
+def test_huge_finite_values_whose_sum_overflows_are_kept() -> None:
+    p = Point("m", {}, {"a": 1e308, "b": 1e308, "c": 0.5}, 1)
+    assert encode(p) == library(p) == "m a=1e+308,b=1e+308,c=0.5 1"
 
 
 def test_empty_tag_values_are_left_out_and_tags_sorted() -> None:

@@ -130,6 +130,7 @@ def test_stop_requested_comes_from_the_influx_sink(tmp_path: Path) -> None:
     tel.close(2)
 
 
+@pytest.mark.integration
 def test_prometheus_sink_serves_live_run_metrics() -> None:
     prom = PrometheusSink(PrometheusSinkConfig(port=0))
     cfg = SinksConfig()

@@ -42,6 +42,26 @@ def test_raw_point_fields_and_tags() -> None:
     assert "ttfrt_s" not in f, "absent values are left out, never NaN"
 
 
+def test_server_timing_keys_from_the_client_and_the_latency_split() -> None:
+    e2e = 0.05 + 7 * 0.01
+    vllm = {"queue_s": 0.01, "ttft_s": 0.03, "decode_s": 0.05, "inference_s": 0.08, "mean_itl_s": 0.007}
+    p = collector().point(make_record(1, server_timing=vllm))
+    assert p is not None
+    f = p.fields
+    assert (f["server_queue_s"], f["server_ttft_s"], f["server_decode_s"]) == (0.01, 0.03, 0.05)
+    assert f["server_inference_s"] == 0.08 and f["server_itl_mean_s"] == 0.007
+    assert f["client_overhead_s"] == pytest.approx(e2e - (0.01 + 0.08))
+    tgi = {"queue_s": 0.002, "inference_s": 0.1, "validation_s": 0.001, "tpot_s": 0.012, "total_s": 0.11}
+    p = collector().point(make_record(2, server_timing=tgi))
+    assert p is not None
+    assert p.fields["server_e2e_s"] == 0.11 and p.fields["server_validation_s"] == 0.001
+    assert p.fields["server_tpot_s"] == 0.012
+    assert p.fields["client_overhead_s"] == pytest.approx(e2e - 0.11)
+    p = collector().point(make_record(3, server_timing={"unknown_s": 1.0}))
+    assert p is not None and "client_overhead_s" not in p.fields
+    assert not any(k.startswith("server_") for k in p.fields)
+
+
 def test_failed_request_point() -> None:
     p = collector().point(make_record(1, error=ErrorClass.HTTP_5XX))
     assert p is not None

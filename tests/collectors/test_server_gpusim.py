@@ -1,4 +1,5 @@
-"""Server collector against live gpusim: queue/prefill/decode deltas agree with gpusim's trace."""
+"""Server collector against live gpusim: queue/prefill/decode deltas agree with gpusim's trace,
+as collected and as stored in a real InfluxDB."""
 
 from __future__ import annotations
 
@@ -9,73 +10,127 @@ import signal
 import subprocess
 import sys
 import urllib.request
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from collectors import schema as s
 from collectors.http import http_get
+from collectors.point import Point
 from collectors.server.scrape import ServerMetricsCollector
+from collectors.sinks.config import InfluxSinkConfig
+from collectors.sinks.influx import InfluxSink
+from tests.support.influx import InfluxStack
 
 REPO = Path(__file__).resolve().parents[2]
 N_REQUESTS = 8
+COMPONENTS = ("queue", "prefill", "decode")
 
 pytestmark = pytest.mark.integration
 
 
-def _post(url: str, body: dict) -> dict:
-    req = urllib.request.Request(url, data=json.dumps(body).encode(), headers={"Content-Type": "application/json"})
-    with urllib.request.urlopen(req, timeout=60) as resp:
-        return json.loads(resp.read())
+@dataclass
+class Sim:
+    base: str
+    trace: Path
+    proc: subprocess.Popen[str]
+
+    def stop(self) -> None:
+        """SIGTERM: gpusim flushes and closes the trace on shutdown."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+    def truth(self) -> tuple[int, dict[str, float], int]:
+        """(requests, summed component seconds, output tokens) from the trace."""
+        records = [r for r in map(json.loads, self.trace.read_text().splitlines()) if r.get("type") == "request"]
+        sums = {
+            "queue": sum(r["queue_exit_s"] - r["arrival_s"] for r in records),
+            "prefill": sum(r["prefill_end_s"] - r["prefill_start_s"] for r in records),
+            "decode": sum(r["token_times_s"][-1] - r["prefill_end_s"] for r in records),
+        }
+        return len(records), sums, sum(r["output_tokens"] for r in records)
 
 
-def test_server_deltas_agree_with_gpusim_trace(tmp_path: Path) -> None:
+@pytest.fixture
+def sim(tmp_path: Path) -> Iterator[Sim]:
     pytest.importorskip("gpusim.cli")
     trace = tmp_path / "trace.jsonl"
     proc = subprocess.Popen(
         [sys.executable, "-m", "loadgen.cli", "sim", "--port", "0", "--host", "127.0.0.1",
          "--trace", str(trace), "--time-scale", "20"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO,
+        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, cwd=REPO,
         env={**os.environ, "PYTHONPATH": str(REPO)},
     )
+    handle = Sim("", trace, proc)
     try:
         assert proc.stdout is not None
         m = re.search(r"gpusim listening on (http://\S+)", proc.stdout.readline())
         assert m, "gpusim did not start"
-        base = m.group(1)
-        model = json.loads(http_get(base + "/v1/models", 10))["data"][0]["id"]
-
-        collector = ServerMetricsCollector(base + "/metrics", get=http_get, tags={"host": "t"})
-        collector.collect(1)  # baseline
-        assert collector.mapping is not None and collector.mapping.kind == "vllm"  # auto-detected
-
-        body = {"model": model, "prompt": "hello world " * 40, "max_tokens": 24}
-        with ThreadPoolExecutor(N_REQUESTS) as pool:
-            results = list(pool.map(lambda _: _post(base + "/v1/completions", body), range(N_REQUESTS)))
-        assert len(results) == N_REQUESTS
-
-        points = list(collector.collect(2))
+        handle.base = m.group(1)
+        yield handle
     finally:
-        proc.send_signal(signal.SIGTERM)  # gpusim flushes the trace on shutdown
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        handle.stop()
 
-    records = [r for r in map(json.loads, trace.read_text().splitlines()) if r.get("type") == "request"]
-    assert len(records) == N_REQUESTS
-    truth = {
-        "queue": sum(r["queue_exit_s"] - r["arrival_s"] for r in records),
-        "prefill": sum(r["prefill_end_s"] - r["prefill_start_s"] for r in records),
-        "decode": sum(r["token_times_s"][-1] - r["prefill_end_s"] for r in records),
-    }
+
+def _load(base: str) -> None:
+    model = json.loads(http_get(base + "/v1/models", 10))["data"][0]["id"]
+    body = json.dumps({"model": model, "prompt": "hello world " * 40, "max_tokens": 24}).encode()
+
+    def post(_: int) -> int:
+        req = urllib.request.Request(base + "/v1/completions", data=body, headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(req, timeout=60) as resp:
+            return int(resp.status)
+
+    with ThreadPoolExecutor(N_REQUESTS) as pool:
+        assert list(pool.map(post, range(N_REQUESTS))) == [200] * N_REQUESTS
+
+
+def _scrape_around_load(sim: Sim) -> tuple[list[Point], list[Point]]:
+    collector = ServerMetricsCollector(sim.base + "/metrics", get=http_get, tags={"host": "t"})
+    baseline = list(collector.collect(1_700_000_000_000_000_000))
+    assert collector.mapping is not None and collector.mapping.kind == "vllm"  # auto-detected
+    _load(sim.base)
+    after = list(collector.collect(1_700_000_005_000_000_000))
+    sim.stop()
+    return baseline, after
+
+
+def test_server_deltas_agree_with_gpusim_trace(sim: Sim) -> None:
+    _, points = _scrape_around_load(sim)
+    n, truth, tokens = sim.truth()
+    assert n == N_REQUESTS
     latency = {p.tags[s.T_COMPONENT.name]: p.fields for p in points if p.measurement == s.SERVER_LATENCY.name}
-    for component, expected in truth.items():
-        assert component in latency, component
+    for component in COMPONENTS:
         assert latency[component][s.SF_COUNT.name] == N_REQUESTS
-        assert latency[component][s.SF_SUM.name] == pytest.approx(expected, rel=1e-6, abs=1e-6), component
+        assert latency[component][s.SF_SUM.name] == pytest.approx(truth[component], rel=1e-6, abs=1e-6), component
     server = next(p for p in points if p.measurement == s.SERVER.name)
-    assert server.fields[s.SF_GENERATION_TOKENS.name] == sum(r["output_tokens"] for r in records)
+    assert server.fields[s.SF_GENERATION_TOKENS.name] == tokens
     assert server.fields[s.SF_RESETS.name] == 0.0
+
+
+def test_server_deltas_stored_in_influxdb_agree_with_trace(
+    sim: Sim, influx: InfluxStack, influx_db: str, tmp_path: Path,
+) -> None:
+    baseline, after = _scrape_around_load(sim)
+    sink = InfluxSink(InfluxSinkConfig(url=influx.write_url, bucket=influx_db, org="lab", flush_interval_s=0.2),
+                      spool_dir=tmp_path / "spool")
+    sink.write(baseline + after)
+    stats = sink.close(30.0)
+    assert stats.written == len(baseline) + len(after) and stats.dropped == 0
+    n, truth, _ = sim.truth()
+    for component in COMPONENTS:
+        where = f"\"{s.T_COMPONENT.name}\" = '{component}'"
+        assert influx.server.sum(influx_db, s.SERVER_LATENCY.name, s.SF_COUNT.name, where) == n
+        stored = influx.server.sum(influx_db, s.SERVER_LATENCY.name, s.SF_SUM.name, where)
+        assert stored == pytest.approx(truth[component], rel=1e-6, abs=1e-6), component
+        inf_bucket = influx.server.sum(influx_db, s.SERVER_LATENCY_BUCKET.name, s.SF_BUCKET_COUNT.name,
+                                       f"{where} AND \"le\" = '+Inf'")
+        assert inf_bucket == n

@@ -224,3 +224,35 @@ def test_bucket_quantile_linear_interpolation(q: float, expected: float) -> None
 def test_bucket_quantile_in_inf_bucket_returns_last_finite_bound() -> None:
     assert bucket_quantile(0.9, [(1.0, 5.0), (2.0, 6.0), (math.inf, 10.0)]) == 2.0
     assert bucket_quantile(0.5, [(1.0, 0.0), (math.inf, 0.0)]) is None
+
+
+def test_forced_kind_without_its_families_warns_once(caplog: pytest.LogCaptureFixture) -> None:
+    c = ServerMetricsCollector("http://x/metrics?key=secret", server="tgi")
+    text = (METRICS / "vllm.txt").read_text()
+    with caplog.at_level("WARNING", logger="collectors.server.scrape"):
+        c.process(text, 1)
+        points = c.process(text, 2)
+    assert caplog.text.count("none of the tgi metric families") == 1
+    assert "secret" not in caplog.text
+    assert [p.measurement for p in points] == [s.SERVER.name]
+
+
+def test_time_counter_reset_flagged_on_llamacpp() -> None:
+    def page(prompt_s: float, predicted_s: float) -> str:
+        return (
+            "# TYPE llamacpp:prompt_seconds_total counter\n"
+            f"llamacpp:prompt_seconds_total {prompt_s}\n"
+            "# TYPE llamacpp:tokens_predicted_seconds_total counter\n"
+            f"llamacpp:tokens_predicted_seconds_total {predicted_s}\n"
+        )
+
+    c = ServerMetricsCollector("u")
+    c.process(page(10.0, 50.0), 1, t=0.0)
+    normal = c.process(page(12.0, 60.0), 2, t=5.0)
+    assert _one(normal, s.SERVER_LATENCY.name, component="prefill").fields == {"sum_s": 2.0, "reset": 0.0}
+    restarted = c.process(page(1.5, 70.0), 3, t=10.0)  # prompt counter restarted, predicted did not
+    prefill = _one(restarted, s.SERVER_LATENCY.name, component="prefill").fields
+    assert prefill == {"sum_s": 1.5, "reset": 1.0}
+    assert _one(restarted, s.SERVER_LATENCY.name, component="decode").fields == {"sum_s": 10.0, "reset": 0.0}
+    inference = _one(restarted, s.SERVER_LATENCY.name, component="inference").fields
+    assert inference["sum_s"] == pytest.approx(11.5) and inference["reset"] == 1.0

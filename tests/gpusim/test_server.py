@@ -231,3 +231,23 @@ def test_dcgm_metrics_in_exporter_format() -> None:
     used = fams["DCGM_FI_DEV_FB_USED"].samples[0].value
     free = fams["DCGM_FI_DEV_FB_FREE"].samples[0].value
     assert used + free == 81920
+
+
+def test_client_disconnect_aborts_the_request_and_frees_its_blocks() -> None:
+    async def go() -> None:
+        async with serving(config()) as (url, sim), aiohttp.ClientSession() as s:
+            body = chat_body(MODEL, max_tokens=400, ignore_eos=True, stream=True)
+            async with s.post(f"{url}/v1/chat/completions", json=body) as resp:
+                await resp.content.readline()  # first event arrived: generation is under way
+            for _ in range(200):
+                if sim.engine.num_running == 0:
+                    break
+                await asyncio.sleep(0.01)
+            assert sim.engine.num_running == 0 and sim.engine.kv_usage() == 0.0
+            async with s.get(f"{url}/metrics") as m:
+                fams = _families(await m.text())
+            assert _value(fams, "vllm:request_success", "vllm:request_success_total", finished_reason="abort") == 1
+            async with s.post(f"{url}/v1/chat/completions", json=chat_body(MODEL, max_tokens=2)) as resp:
+                assert resp.status == 200
+
+    asyncio.run(go())

@@ -258,3 +258,44 @@ def test_model_lookup_failure_is_bad_input(tmp_path: Path) -> None:
     rc, summary, out = _run([str(scenario)], tmp_path, timeout=30)
     assert rc == 2 and summary == {}
     assert "target.model is not set" in out and "/v1/models" in out and "Traceback" not in out
+
+
+def test_closed_loop_phase_and_max_inflight_drops(server: int, tmp_path: Path) -> None:
+    scenario = tmp_path / "cl.yaml"
+    scenario.write_text(
+        f"""name: cl
+target: {{base_url: "http://127.0.0.1:{server}", model: fixed}}
+workload: {{prompt_tokens: 16, output_tokens: 8}}
+max_inflight: 2
+phases:
+  - name: closed
+    duration: 3s
+    arrivals: {{process: concurrency, users: 3}}
+  - name: open
+    duration: 3s
+    arrivals: {{process: poisson, rate: 40}}
+generator: {{stop_timeout_s: 1, max_cpu_percent: 100, max_schedule_lag_p99_ms: 1000}}
+"""
+    )
+    before = _stats(server)["requests"]
+    rc, summary, out = _run([str(scenario)], tmp_path)
+    assert rc == 0, out
+    closed, open_ = summary["phases"]["closed"], summary["phases"]["open"]
+    assert closed["loop"] == "closed" and closed["closed_loop_users"] == 3
+    # 3 users back to back, ~0.12 s per request for 3 s: about 75, never more than 3 in flight
+    assert 30 <= closed["requests"] <= 3 * 3 / 0.11 and closed["errors"] == 0
+    assert open_["loop"] == "open" and open_["dropped_max_inflight"] > 0
+    assert open_["requests"] + open_["dropped_max_inflight"] == open_["expected_requests"]
+    assert _stats(server)["requests"] - before == closed["requests"] + open_["requests"]
+
+
+def test_quickstart_against_gpusim(tmp_path: Path) -> None:
+    proc = subprocess.run(
+        [PY, "-m", "loadgen.cli", "quickstart", "--duration-scale", "0.1", "--out", str(tmp_path / "qs")],
+        cwd=REPO, capture_output=True, text=True, timeout=120,
+    )
+    out = proc.stdout + proc.stderr
+    assert proc.returncode in (0, 1), out
+    summary = json.loads((tmp_path / "qs" / "summary.json").read_text())
+    assert summary["scenario"] == "quickstart" and summary["overall"]["requests"] > 0
+    assert "gpusim at http://127.0.0.1:" in out and "summary:" in out

@@ -73,6 +73,7 @@ def test_per_phase_numbers() -> None:
     assert abs(st["latency"]["itl"]["p99_ms"] - 10.0) < 0.02
     assert st["loop"] == "open" and st["max_inflight"] == 64
     assert s["phases"]["cl"]["loop"] == "closed" and s["phases"]["cl"]["expected_requests"] is None
+    assert st["classes"]["a"]["requests"] == 196 and st["classes"]["a"]["latency"]["ttft"]["count"] == 200
 
 
 def test_overall_covers_judged_phases_only_and_accounting() -> None:
