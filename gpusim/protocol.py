@@ -15,7 +15,7 @@ from typing import Any
 from gpusim.config import SimConfig
 from gpusim.lengths import token_count, token_text
 
-DONE = b"data: [DONE]\n\n"
+DONE_EVENT = b"data: [DONE]\n\n"
 
 
 class ApiError(Exception):
@@ -230,5 +230,5 @@ def full_response(req: GenRequest, rid: str, created: int, completion_tokens: in
     return out
 
 
-__all__ = ["DONE", "ApiError", "ChunkWriter", "GenRequest", "full_response", "parse_embedding",
+__all__ = ["DONE_EVENT", "ApiError", "ChunkWriter", "GenRequest", "full_response", "parse_embedding",
            "parse_generation", "usage"]

@@ -27,9 +27,7 @@ from gpusim.gpu import GpuModel
 from gpusim.lengths import block_hashes, natural_output_len, output_target, token_count
 from gpusim.metrics import VllmMetrics
 from gpusim.protocol import (
-    DONE as DONE_EVENT,
-)
-from gpusim.protocol import (
+    DONE_EVENT,
     ApiError,
     ChunkWriter,
     GenRequest,

@@ -17,6 +17,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from collectors import lineproto
+from collectors.errors import InputError
 from collectors.point import Point
 from collectors.sinks.base import SinkStats
 from collectors.sinks.config import FileSinkConfig
@@ -30,8 +31,11 @@ class FileSink:
     def __init__(self, config: FileSinkConfig, *, queue_max_points: int = 1_000_000,
                  flush_interval_s: float = 1.0) -> None:
         self.path = Path(config.path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._f = self.path.open("a", encoding="utf-8")
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._f = self.path.open("a", encoding="utf-8")
+        except OSError as e:
+            raise InputError(f"sinks.file.path: cannot write {self.path}: {e.strerror or e}") from None
         self._qmax = queue_max_points
         self._flush_interval_s = flush_interval_s
         self._lock = threading.Lock()

@@ -22,6 +22,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from collectors import lineproto
+from collectors.errors import InputError
 from collectors.point import Point
 from collectors.sinks.base import Ledger, SinkStats
 from collectors.sinks.config import InfluxSinkConfig
@@ -59,7 +60,10 @@ class SpoolingBuffer:
             directory = Path(tempfile.mkdtemp(prefix="inferload-spool-"))
             log.info("influxdb sink: spool directory %s", directory)
         self.spool_dir = Path(directory)
-        self._spool = Spool(self.spool_dir, int(config.spool_max_mb * 1024 * 1024))
+        try:
+            self._spool = Spool(self.spool_dir, int(config.spool_max_mb * 1024 * 1024))
+        except OSError as e:
+            raise InputError(f"sinks.influxdb.spool_dir: cannot use {self.spool_dir}: {e.strerror or e}") from None
         self._on_stop_run = on_stop_run
         self._wall = wall_clock
         self.stop_requested = threading.Event()

@@ -25,6 +25,7 @@ from typing import Any
 from prometheus_client import CollectorRegistry, Counter, Gauge, start_http_server
 
 from collectors import schema
+from collectors.errors import InputError
 from collectors.point import Point
 from collectors.sinks.base import SinkStats
 from collectors.sinks.config import PrometheusSinkConfig
@@ -70,7 +71,11 @@ class PrometheusSink:
         self._server: Any = None
         self.port = config.port
         if serve:
-            self._server, _thread = start_http_server(config.port, addr=config.host, registry=r)
+            try:
+                self._server, _thread = start_http_server(config.port, addr=config.host, registry=r)
+            except OSError as e:
+                raise InputError(f"sinks.prometheus: cannot listen on {config.host}:{config.port}: "
+                                 f"{e.strerror or e}") from None
             self.port = int(self._server.server_port)
 
     def write(self, points: Iterable[Point]) -> None:

@@ -67,6 +67,7 @@ def install_worker(
         if telemetry is None and sched.rt is not None:
             sched.telemetry = make_telemetry(sched.rt.scenario, role, plan.run_id, plan.worker_label)
         log.info("plan received: slot %s of %d, t0 in %.2f s", plan.slot, plan.n_slots, -sched.now_offset_s())
+        sched.start()  # do not depend on Locust's user dispatch (it may leave a planned worker userless)
 
     def on_adopt(environment: Environment, msg: Any, **_kw: Any) -> None:
         adopt = m.AdoptMsg.from_dict(msg.data)

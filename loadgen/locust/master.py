@@ -150,6 +150,11 @@ class Coordinator:
     def _on_done(self, environment: Environment, msg: Any, **_kw: Any) -> None:
         done = m.DoneMsg.from_dict(msg.data)
         self._merge(done.delta)
+        if done.early and self.stop_requested_at is None:
+            # the worker is shutting down mid-run: its slot is not finished; the watchdog
+            # re-assigns it once the worker is gone
+            log.warning("%s stopped slots %s before the plan's end", done.worker_label, done.slots)
+            return
         for slot in done.slots:
             self.done_slots.add(slot)
         for slot, lost in done.lost_in_gap.items():

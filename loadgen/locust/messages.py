@@ -13,7 +13,9 @@ Master -> worker (``runner.send_message(type, data, client_id=...)``):
 Worker -> master:
 
 - ``il_done``: after a slot's last arrival and its drain: the slots finished, their
-  lost-in-gap counts and the final recorder delta (histograms + counters);
+  lost-in-gap counts, the final recorder delta (histograms + counters), and whether the slot
+  stopped before the plan's end (``early``: the master re-assigns such a slot unless it asked
+  for the stop itself);
 - every Locust stats report carries a recorder delta under :data:`REPORT_KEY`.
 
 Payloads are msgpack-safe dicts; these dataclasses build and parse them.
@@ -77,7 +79,7 @@ class DoneMsg:
     slots: list[int]
     delta: dict[str, Any]  # Recorder.take()
     lost_in_gap: dict[int, int] = field(default_factory=dict)  # adopted slot -> arrivals lost
-    cancelled: int = 0
+    early: bool = False  # the slot stopped before the plan's end (early stop or worker shutdown)
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -91,7 +93,7 @@ class DoneMsg:
             slots=[int(s) for s in d["slots"]],
             delta=dict(d["delta"]),
             lost_in_gap={int(k): int(v) for k, v in (d.get("lost_in_gap") or {}).items()},
-            cancelled=int(d.get("cancelled", 0)),
+            early=bool(d.get("early", False)),
         )
 
 

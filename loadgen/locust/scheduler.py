@@ -190,8 +190,12 @@ class Scheduler:
         if slot in self.released:
             log.info("slot %d released (re-assigned); not reporting it done", slot)
             return
+        early = self.stop_evt.is_set() and self.now_offset_s() < float(rt.plan.duration_s)
         self._send_done(
-            DoneMsg(self.worker_label, [slot], self.recorder.take(), {slot: lost} if adopted_since_s is not None else {})
+            DoneMsg(
+                self.worker_label, [slot], self.recorder.take(),
+                {slot: lost} if adopted_since_s is not None else {}, early,
+            )
         )
 
     def _count_lost(self, slot: int, since_s: float, until_s: float) -> int:

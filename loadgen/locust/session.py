@@ -216,24 +216,33 @@ def _summarize(
 
 
 def serve_worker(master_host: str, master_port: int) -> int:
-    """Join a master and generate load until it says quit (or stays silent for 60 s)."""
+    """Join a master and generate load until it says quit (or stays silent for 60 s).
+
+    SIGTERM/SIGINT: stop sending, give in-flight streams the drain time, report, then leave
+    (the master re-assigns the rest of this worker's slot).
+    """
     env = Environment(user_classes=[SchedulerUser], stop_timeout=0)
     runner = env.create_worker_runner(master_host, master_port)
-    install_worker(env, build_runtime, role="worker")
+    sched = install_worker(env, build_runtime, role="worker")
     sys.stdout.write(f"inferload worker connected to {master_host}:{master_port}\n")
     sys.stdout.flush()
 
-    def on_term() -> None:
+    def graceful() -> None:
+        drain = float(sched.rt.scenario.generator.stop_timeout_s) if sched.rt is not None else 0.0
+        sched.stop()
+        sched.join(timeout=drain + 5)
         runner.quit()
 
-    try:
-        gevent.signal_handler(signal.SIGTERM, on_term)
-    except (ValueError, OSError):
-        pass
-    try:
-        runner.greenlet.join()
-    except KeyboardInterrupt:
-        runner.quit()
+    def on_term() -> None:
+        gevent.spawn(graceful)
+
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        try:
+            gevent.signal_handler(sig, on_term)
+        except (ValueError, OSError):
+            pass
+    runner.greenlet.join()
+    sched.join(timeout=5)  # a slot cut by Locust's stop still reports what it has
     env.events.quitting.fire(environment=env, reverse=True)
     return 0
 

@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import socket
 from pathlib import Path
 
-from collectors.sinks.config import FileSinkConfig
+import pytest
+
+from collectors.errors import InputError
+from collectors.sinks.config import FileSinkConfig, InfluxSinkConfig, PrometheusSinkConfig
 from collectors.sinks.file import FileSink
+from collectors.sinks.influx import InfluxSink
+from collectors.sinks.prometheus import PrometheusSink
 from collectors.sinks.spool import Spool
 from tests.collectors.fakes import points, value_of
 
@@ -63,3 +69,19 @@ def test_prepend_goes_before_everything_and_drop_oldest_counts(tmp_path: Path) -
     assert spool.lines == 90
     vals = drain(spool)
     assert vals == list(range(10, 100))
+
+
+def test_unusable_paths_and_ports_are_input_errors(tmp_path: Path) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("x")
+    with pytest.raises(InputError, match="sinks.file.path: cannot write"):
+        FileSink(FileSinkConfig(path=blocker / "out.lp"))
+    with pytest.raises(InputError, match="sinks.influxdb.spool_dir: cannot use"):
+        InfluxSink(InfluxSinkConfig(url="http://127.0.0.1:1", bucket="b"), transport=lambda body: None,
+                   spool_dir=blocker / "spool")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen(1)
+        port = s.getsockname()[1]
+        with pytest.raises(InputError, match=f"sinks.prometheus: cannot listen on 127.0.0.1:{port}"):
+            PrometheusSink(PrometheusSinkConfig(port=port))

@@ -227,3 +227,18 @@ def test_accounting_identity_holds_at_every_instant(tmp_path: Path) -> None:
     assert st.balanced() and st.generated == 30_000 and st.pending == 0
     assert len(t.values()) == st.written
 
+
+
+def test_oldest_unsent_age_follows_the_oldest_pending_point(tmp_path: Path) -> None:
+    t = FakeTransport()
+    t.mode = down
+    now = [1_700_000_000.0 + 42.0]  # points() start at 1_700_000_000 s
+    sink = InfluxSink(cfg(), transport=t, spool_dir=tmp_path, wall_clock=lambda: now[0])
+    assert sink.stats().oldest_unsent_age_s == 0.0
+    sink.write(points(300))
+    assert wait_for(lambda: sink.stats().pending_spool > 0)
+    assert sink.stats().oldest_unsent_age_s == pytest.approx(42.0, abs=1e-3)
+    t.mode = None
+    assert sink.flush(10)
+    assert sink.stats().oldest_unsent_age_s == 0.0
+    sink.close(2)
