@@ -30,7 +30,7 @@ def default_scenario() -> Path:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="inferload quickstart", description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(prog="inferload quickstart", description="Start gpusim and run examples/quickstart.yaml against it.")
     p.add_argument("--duration-scale", type=float, default=1.0, metavar="X",
                    help="multiply every phase duration by X (e.g. 0.2 for a 10 s smoke run)")
     p.add_argument("--scenario", type=Path, default=None, help="scenario (default examples/quickstart.yaml)")

@@ -22,7 +22,7 @@ MODELS_TIMEOUT_S = 10.0
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="inferload run", description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(prog="inferload run", description="Run a scenario locally, or as the Locust master of N workers.")
     p.add_argument("scenario", type=Path, help="scenario YAML file")
     p.add_argument("--out", type=Path, default=None, help="output folder (default runs/<scenario>-<UTC time>/)")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",

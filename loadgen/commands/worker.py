@@ -7,7 +7,7 @@ import sys
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="inferload worker", description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(prog="inferload worker", description="Join a master and generate load; the master sends the scenario.")
     p.add_argument("--master-host", required=True, help="host of `inferload run --master`")
     p.add_argument("--master-port", type=int, default=5557, help="its --master-bind-port (default 5557)")
     return p

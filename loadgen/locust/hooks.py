@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+import gevent
 from locust.env import Environment
 
 from collectors.records import RequestRecord
@@ -63,7 +64,15 @@ def install_worker(
 
     def on_plan(environment: Environment, msg: Any, **_kw: Any) -> None:
         plan = m.PlanMsg.from_dict(msg.data)
-        sched.on_plan(plan)
+        try:
+            sched.on_plan(plan)
+        except Exception:
+            if role == "local":
+                raise
+            # e.g. a dataset file missing on this host: leave, so the master re-assigns the slot
+            log.exception("cannot run the plan from the master; this worker quits")
+            gevent.spawn(runner.quit)
+            return
         if telemetry is None and sched.rt is not None:
             sched.telemetry = make_telemetry(sched.rt.scenario, role, plan.run_id, plan.worker_label)
         log.info("plan received: slot %s of %d, t0 in %.2f s", plan.slot, plan.n_slots, -sched.now_offset_s())

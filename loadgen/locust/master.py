@@ -101,6 +101,7 @@ class Coordinator:
         self.last_heartbeat: dict[str, float] = {}
         self.cpu_max: dict[str, float] = {}
         self.cpu_now: dict[str, float] = {}
+        self.stopped_at: dict[int, float] = {}  # slot -> plan offset where its worker stopped early
         self.inflight: dict[str, int] = {}
         self.t0_wall = 0.0
         self.n_slots = 0
@@ -154,6 +155,9 @@ class Coordinator:
             # the worker is shutting down mid-run: its slot is not finished; the watchdog
             # re-assigns it once the worker is gone
             log.warning("%s stopped slots %s before the plan's end", done.worker_label, done.slots)
+            for slot in done.slots:
+                if done.stopped_at_s is not None:
+                    self.stopped_at[slot] = done.stopped_at_s
             return
         for slot in done.slots:
             self.done_slots.add(slot)
@@ -191,6 +195,8 @@ class Coordinator:
             load = {c: sum(1 for o in self.slot_owner.values() if o == c) for c in alive}
             heir = min(alive, key=lambda c: (load[c], c))
             silent_since = self.offset_s(self.last_heartbeat.get(owner, self.t0_wall))
+            if slot in self.stopped_at:  # the owner reported exactly when it stopped sending
+                silent_since = self.stopped_at.pop(slot)
             at = self.offset_s()
             self.slot_owner[slot] = heir
             self.lost_slots.append(

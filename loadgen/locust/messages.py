@@ -80,6 +80,7 @@ class DoneMsg:
     delta: dict[str, Any]  # Recorder.take()
     lost_in_gap: dict[int, int] = field(default_factory=dict)  # adopted slot -> arrivals lost
     early: bool = False  # the slot stopped before the plan's end (early stop or worker shutdown)
+    stopped_at_s: float | None = None  # plan offset of that stop: later arrivals were not sent
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -94,6 +95,7 @@ class DoneMsg:
             delta=dict(d["delta"]),
             lost_in_gap={int(k): int(v) for k, v in (d.get("lost_in_gap") or {}).items()},
             early=bool(d.get("early", False)),
+            stopped_at_s=None if d.get("stopped_at_s") is None else float(d["stopped_at_s"]),
         )
 
 

@@ -190,11 +190,14 @@ class Scheduler:
         if slot in self.released:
             log.info("slot %d released (re-assigned); not reporting it done", slot)
             return
-        early = self.stop_evt.is_set() and self.now_offset_s() < float(rt.plan.duration_s)
+        stopped_at = None
+        if self.stop_at_mono_ns is not None:
+            stopped_at = (self.stop_at_mono_ns - self.t0_mono_ns) / 1e9
+        early = stopped_at is not None and stopped_at < float(rt.plan.duration_s)
         self._send_done(
             DoneMsg(
                 self.worker_label, [slot], self.recorder.take(),
-                {slot: lost} if adopted_since_s is not None else {}, early,
+                {slot: lost} if adopted_since_s is not None else {}, early, stopped_at if early else None,
             )
         )
 

@@ -227,6 +227,36 @@ def test_killed_worker_slot_is_adopted(server: int, tmp_path: Path) -> None:
     assert acc["accounted"] + acc["unaccounted"] == len(survivor) + len(dead)
 
 
+def test_terminated_worker_drains_reports_and_its_slot_is_adopted(server: int, tmp_path: Path) -> None:
+    scenario = _scenario(tmp_path, server, steady_s=12)
+    before = _stats(server)["requests"]
+    master, port, log = _start_master(scenario, tmp_path, 2)
+    workers = [_start_worker(port, tmp_path, i) for i in range(2)]
+    try:
+        deadline = time.time() + 30
+        while "plan received" not in (tmp_path / "worker1.log").read_text() and time.time() < deadline:
+            time.sleep(0.2)
+        time.sleep(3 + 4)
+        workers[1].send_signal(signal.SIGTERM)
+        assert workers[1].wait(timeout=20) == 0
+        rc = master.wait(timeout=90)
+        workers[0].wait(timeout=20)
+    finally:
+        for p in [master, *workers]:
+            _stop(p)
+    assert rc == 3, log.read_text()
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    (lost,) = summary["generator"]["lost_slots"]
+    assert lost["at_s"] - lost["silent_since_s"] <= 10.0
+    acc = summary["accounting"]
+    sent = _stats(server)["requests"] - before
+    total = sum(p["requests"] for p in summary["phases"].values())
+    # a graceful exit loses nothing: every request is reported, the gap is counted exactly
+    assert acc["unaccounted"] == 0, acc
+    assert sent == total
+    assert total + lost["lost_in_gap"] == acc["expected_open_loop_arrivals"]
+
+
 def test_stop_cancels_and_counts_in_flight_streams(tmp_path: Path) -> None:
     proc, port = _start_server("--ttft", "0.05", "--itl", "0.5")  # 16 tokens: 7.6 s streams
     try:
