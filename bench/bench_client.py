@@ -319,7 +319,7 @@ def _other_cpu_pct(seconds: float = 1.0) -> float:
 
 
 def orchestrate(a: argparse.Namespace) -> dict[str, Any]:
-    roles = ["gevent", "aiohttp"]
+    roles = a.roles.split(",")
     rates = [float(x) for x in a.rates.split(",")]
     result: dict[str, Any] = {"machine": _machine(), "params": vars(a), "runs": [], "sustained": {}, "memory": {}}
     proc, port = _start_server(a.ttft, a.itl)
@@ -400,6 +400,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--ttft", type=float, default=0.02)
     p.add_argument("--itl", type=float, default=0.02)
     p.add_argument("--tokens", type=int, default=64)
+    p.add_argument("--roles", default="gevent,aiohttp", help="clients to measure")
     p.add_argument("--slo-ms", type=float, default=5.0)
     p.add_argument("--attempts", type=int, default=3, help="tries per repeat when other processes disturb the run")
     p.add_argument("--quiet-pct", type=float, default=15.0, help="CPU of other processes (%% of a core) deemed quiet")

@@ -11,7 +11,7 @@ percentiles are only ever read from merged histograms.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from collectors.histograms import HistogramSet, record_request
@@ -21,6 +21,7 @@ from collectors.records import ErrorClass, RequestRecord
 C_REQUESTS = "requests"  # requests sent and finished (ok, failed or cancelled)
 C_OK = "ok"
 C_OUTPUT_TOKENS = "output_tokens"  # output tokens of successful requests
+C_GOOD = "good"  # successful requests within every per-request SLO threshold (goodput)
 C_CANCELLED = "cancelled"  # still in flight at the end of the drain, then cancelled
 C_DROPPED = "dropped_max_inflight"  # arrivals not sent: max_inflight reached
 C_LOST_IN_GAP = "lost_in_gap"  # arrivals due while their slot had no live owner
@@ -90,11 +91,12 @@ class Counters:
 class Recorder:
     """Everything one worker measured since the last :meth:`take`."""
 
-    __slots__ = ("counters", "histograms")
+    __slots__ = ("counters", "histograms", "is_good")
 
-    def __init__(self) -> None:
+    def __init__(self, is_good: Callable[[RequestRecord], bool] | None = None) -> None:
         self.histograms = HistogramSet()
         self.counters = Counters()
+        self.is_good = is_good  # goodput test (loadgen.slo.goodput_test); None: not counted
 
     def record(self, rec: RequestRecord) -> None:
         """One finished request (ok, failed or cancelled)."""
@@ -104,6 +106,8 @@ class Recorder:
         if rec.error is None:
             c.add(rec.phase, rec.traffic_class, C_OK)
             c.add(rec.phase, rec.traffic_class, C_OUTPUT_TOKENS, rec.n_output_tokens)
+            if self.is_good is not None and self.is_good(rec):
+                c.add(rec.phase, rec.traffic_class, C_GOOD)
         elif rec.error is ErrorClass.CANCELLED:
             c.add(rec.phase, rec.traffic_class, C_CANCELLED)
         else:
@@ -131,6 +135,7 @@ def merge_delta(hs: HistogramSet, counters: Counters, delta: Mapping[str, Any]) 
 __all__ = [
     "C_CANCELLED",
     "C_DROPPED",
+    "C_GOOD",
     "C_LOST_IN_GAP",
     "C_OK",
     "C_OUTPUT_TOKENS",

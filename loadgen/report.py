@@ -23,6 +23,7 @@ from collectors.histograms import PERCENTILES, HistogramSet, new_histogram, summ
 from loadgen.recorder import (
     C_CANCELLED,
     C_DROPPED,
+    C_GOOD,
     C_LOST_IN_GAP,
     C_OK,
     C_OUTPUT_TOKENS,
@@ -102,6 +103,8 @@ def _block(hs: HistogramSet, c: Counters, phases: Sequence[str], duration_s: flo
         "dropped_max_inflight": c.total(C_DROPPED, phases),
         "lost_in_gap": c.total(C_LOST_IN_GAP, phases),
         "output_tokens": c.total(C_OUTPUT_TOKENS, phases),
+        "good": c.total(C_GOOD, phases),
+        "goodput_req_per_s": c.total(C_GOOD, phases) / duration_s if duration_s > 0 else 0.0,
         "duration_s": duration_s,
         "req_per_s": requests / duration_s if duration_s > 0 else 0.0,
         "output_tok_per_s": c.total(C_OUTPUT_TOKENS, phases) / duration_s if duration_s > 0 else 0.0,

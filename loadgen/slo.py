@@ -13,11 +13,13 @@ kept so the report can print it:
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol
 
+from collectors.aggregates import GoodputSLO
 from collectors.histograms import HistogramSet, new_histogram
+from collectors.records import RequestRecord
 from loadgen.recorder import C_REQUESTS, Counters
 
 EXIT_PASS = 0
@@ -170,6 +172,32 @@ class ExitDecision:
         return {"exit_code": self.code, "rule": self.rule, "reasons": list(self.reasons)}
 
 
+def goodput_slo(scenario: Any) -> GoodputSLO | None:
+    """Per-request thresholds for goodput, from the scenario's TTFT, TPOT and E2E objectives.
+
+    A request is *good* when it succeeded and its own TTFT, TPOT and E2E are at or below the
+    thresholds of those objectives (the percentile of an objective does not apply to one
+    request; the tightest threshold per metric wins).  None when no such objective exists.
+    """
+    slo = getattr(scenario, "slo", None)
+    if slo is None:
+        return None
+    limits: dict[str, float] = {}
+    for obj in slo.objectives:
+        if obj.metric in ("ttft", "tpot", "e2e"):
+            s = float(obj.max_ms) / 1000.0
+            limits[obj.metric] = min(s, limits.get(obj.metric, s))
+    if not limits:
+        return None
+    return GoodputSLO(ttft_s=limits.get("ttft"), tpot_s=limits.get("tpot"), e2e_s=limits.get("e2e"))
+
+
+def goodput_test(scenario: Any) -> Callable[[RequestRecord], bool] | None:
+    """The predicate the recorder counts goodput with (None: no per-request thresholds)."""
+    g = goodput_slo(scenario)
+    return None if g is None else g.is_good
+
+
 def decide_exit(verdict: SloVerdict, health: RunHealth) -> ExitDecision:
     """3 (invalid run) wins over 1 (SLO failed); 0 otherwise."""
     invalid = health.invalid_reasons()
@@ -194,6 +222,8 @@ __all__ = [
     "RunHealth",
     "SloVerdict",
     "decide_exit",
+    "goodput_slo",
+    "goodput_test",
     "judge",
     "percentile_ms",
 ]

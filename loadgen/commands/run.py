@@ -103,6 +103,7 @@ def main(argv: list[str]) -> int:
         web=args.web,
         web_host=args.web_host,
         web_port=args.web_port,
+        out_dir=out_dir,
     )
     summary = run_session(scenario, plan, opts)
     path = write_summary(summary, out_dir)

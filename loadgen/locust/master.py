@@ -144,6 +144,10 @@ class Coordinator:
         if payload:
             self._merge(payload.get("delta") or {})
             self.inflight[client_id] = int(payload.get("inflight", 0))
+            if payload.get("stop_run") and self.stop_requested_at is None:
+                log.error("worker %s: its telemetry spool is full and sinks.influxdb.on_spool_full is "
+                          "stop_run: stopping the run", client_id)
+                self.request_stop()
 
     def _on_heartbeat(self, client_id: str, timestamp: float, **_kw: Any) -> None:
         self.last_heartbeat[client_id] = timestamp
@@ -303,6 +307,9 @@ class Coordinator:
             self.watchdog()
             self.sample_cpu()
             now = time.time()
+            if self.telemetry.stop_requested and self.stop_requested_at is None:
+                log.error("telemetry spool full and sinks.influxdb.on_spool_full is stop_run: stopping the run")
+                self.request_stop()
             if next_interval is not None and now >= next_interval:
                 self._interval(now)
                 next_interval = now + (interval_s or 1.0)

@@ -31,6 +31,7 @@ from collectors.records import ErrorClass, RequestRecord
 from loadgen.locust.messages import AdoptMsg, DoneMsg, PlanMsg
 from loadgen.locust.telemetry import Telemetry
 from loadgen.recorder import Recorder
+from loadgen.slo import goodput_test
 
 log = logging.getLogger(__name__)
 
@@ -104,6 +105,7 @@ class Scheduler:
         self.msg = msg
         self.worker_label = msg.worker_label
         self.rt = self._make_runtime(msg)
+        self.recorder.is_good = goodput_test(self.rt.scenario)
         # Move start-up objects (Locust, Flask, gevent, the plan) out of the collected generations:
         # fewer and shorter GC pauses in the schedule (measured in the reference prototype).
         gc.collect()

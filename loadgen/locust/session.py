@@ -29,6 +29,7 @@ from loadgen.locust.telemetry import Role, make_telemetry
 from loadgen.locust.user import SchedulerUser
 from loadgen.progress import Progress
 from loadgen.report import PhaseInfo, build_summary
+from loadgen.server_metrics import start_server_metrics
 from loadgen.slo import RunHealth, decide_exit, judge, percentile_ms
 
 log = logging.getLogger(__name__)
@@ -51,6 +52,7 @@ class SessionOptions:
     web: bool = False
     web_host: str = "127.0.0.1"
     web_port: int = 8089
+    out_dir: Path | None = None  # the run's output folder (sink spool default: <out_dir>/spool)
 
 
 def exact_counts(plan: Any) -> dict[str, int]:
@@ -105,7 +107,7 @@ def run_session(
     """Run ``scenario``; return the summary dict (``summary["verdict"]["exit_code"]``)."""
     started = datetime.now(UTC)
     role: Role = "master" if opts.master else "local"
-    telemetry = make_telemetry(scenario, role, opts.run_id, role)
+    telemetry = make_telemetry(scenario, role, opts.run_id, role, run_dir=opts.out_dir)
     env = Environment(user_classes=[SchedulerUser], host=str(scenario.target.base_url), stop_timeout=0)
     scenario_dict = scenario_to_dict(scenario)
     local_sched = None
@@ -128,6 +130,7 @@ def run_session(
         env.create_web_ui(host=opts.web_host, port=opts.web_port)
         sys.stdout.write(f"Locust web UI on http://{opts.web_host}:{opts.web_port}\n")
     _install_signals(coord)
+    scrape = start_server_metrics(scenario, telemetry, opts.run_id)
     progress = Progress(progress_stream)
     try:
         if opts.master:
@@ -157,7 +160,11 @@ def run_session(
             env.web_ui.stop()
     coord.poll_local()
     ended = datetime.now(UTC)
-    return _summarize(scenario, plan, opts, coord, started, ended, telemetry.close())
+    server_metrics = scrape.stop() if scrape is not None else None
+    tel = telemetry.close()
+    if server_metrics is not None:
+        tel["server_metrics"] = server_metrics
+    return _summarize(scenario, plan, opts, coord, started, ended, tel)
 
 
 def _summarize(

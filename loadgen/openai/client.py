@@ -131,6 +131,7 @@ class _Pool:
         self.host, self.port, self.ssl_ctx = host, port, ssl_ctx
         self.connect_s, self.read_s = connect_s, read_s
         self._idle: list[gevent.socket.socket] = []
+        self._addr: tuple[Any, ...] | None = None
         self._sem = gevent.lock.BoundedSemaphore(size)
         self.stats = stats
 
@@ -157,7 +158,29 @@ class _Pool:
             raise
 
     def _connect(self) -> gevent.socket.socket:
-        sock = gevent.socket.create_connection((self.host, self.port), timeout=self.connect_s)
+        """A new connection.  The host name is resolved once and the working address kept (a
+        lookup per connection costs ~4x the connect itself on loopback); it is dropped, and
+        resolved again next time, when a connect to it fails."""
+        addrs = [self._addr] if self._addr is not None else gevent.socket.getaddrinfo(
+            self.host, self.port, 0, socket.SOCK_STREAM)
+        err: OSError | None = None
+        for family, type_, proto, _name, sockaddr in addrs:
+            sock = gevent.socket.socket(family, type_, proto)
+            try:
+                sock.settimeout(self.connect_s)
+                sock.connect(sockaddr)
+            except BaseException as e:
+                sock.close()
+                if not isinstance(e, OSError):
+                    raise
+                err = e
+                continue
+            self._addr = (family, type_, proto, _name, sockaddr)
+            return self._setup(sock)
+        self._addr = None
+        raise err if err is not None else OSError(f"no address for {self.host}")
+
+    def _setup(self, sock: gevent.socket.socket) -> gevent.socket.socket:
         try:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             if self.ssl_ctx is not None:
