@@ -286,11 +286,32 @@ def render(summary: dict[str, Any], console: Console | None = None) -> None:
         con.print(f"[yellow]accounting[/]: {acc['unaccounted']} open-loop arrivals unaccounted "
                   f"({acc['accounted']} of {acc['expected_open_loop_arrivals']})"
                   + ("; sent by a lost worker whose last results never arrived" if gen.get("lost_slots") else ""))
+    _render_telemetry(con, summary.get("telemetry") or {})
     v = summary["verdict"]
     colour = {0: "green", 1: "red"}.get(v["exit_code"], "yellow")
     con.print(f"[bold {colour}]exit code {v['exit_code']}[/]: {v['rule']}")
     for extra in v["reasons"][1:]:
         con.print(f"  also: {extra}")
+
+
+def _render_telemetry(con: Console, tel: dict[str, Any]) -> None:
+    """One line per sink (generated = written + pending + dropped) and the server scrape."""
+    for name, st in sorted((tel.get("sinks") or {}).items()):
+        if not isinstance(st, dict) or "generated" not in st:
+            continue
+        pending = int(st.get("pending_memory", 0)) + int(st.get("pending_spool", 0))
+        colour = "green" if not pending and not st.get("dropped") else "yellow"
+        line = (f"[{colour}]sink {name}[/]: {st['generated']} points generated = {st['written']} written"
+                f" + {pending} pending + {st['dropped']} dropped")
+        if st.get("dropped_by_reason"):
+            line += f" ({', '.join(f'{k} {v}' for k, v in st['dropped_by_reason'].items())})"
+        if pending and tel.get("spool_dir"):
+            line += f"; unsent points kept in {tel['spool_dir']}"
+        con.print(line)
+    sm = tel.get("server_metrics")
+    if isinstance(sm, dict):
+        con.print(f"server metrics: {sm.get('server') or 'unknown server'} at {sm.get('url')}: "
+                  f"{sm.get('scrapes')} scrapes, {sm.get('errors')} errors")
 
 
 __all__ = [
