@@ -306,6 +306,24 @@ def _measured_child(role: str, port: int, server_pid: int, a: argparse.Namespace
     return r
 
 
+def _least_disturbed(role: str, port: int, server_pid: int, a: argparse.Namespace, rate: float) -> dict[str, Any]:
+    """Up to ``--attempts`` runs; the first quiet one, else the one other processes disturbed least."""
+    best: dict[str, Any] | None = None
+    for _attempt in range(a.attempts):
+        _wait_quiet(a.quiet_pct)
+        r = _measured_child(role, port, server_pid, a, rate)
+        print(f"{role:8s} {rate:6.0f} req/s  {r['chunks_per_s']:8.0f} ch/s  cpu {r['cpu_pct']:5.1f}%  "
+              f"{r['cpu_us_per_chunk']:5.1f} us/ch  lag p99 {r['lag_p99_ms']:6.2f}  deliver p50/p99 "
+              f"{r['deliver_p50_ms']:5.2f}/{r['deliver_p99_ms']:6.2f} ms  err {r['errors']}  "
+              f"(server cpu {r['server_cpu_pct']:.0f}%, others {r['other_cpu_pct']:.0f}%)", file=sys.stderr)
+        if best is None or r["other_cpu_pct"] < best["other_cpu_pct"]:
+            best = r
+        if r["other_cpu_pct"] <= a.quiet_pct:
+            break
+    assert best is not None
+    return best
+
+
 def _wait_quiet(pct: float, max_wait_s: float = 10.0) -> None:
     end = time.monotonic() + max_wait_s
     while time.monotonic() < end and _other_cpu_pct(0.5) * (os.cpu_count() or 1) > pct:
@@ -323,40 +341,33 @@ def orchestrate(a: argparse.Namespace) -> dict[str, Any]:
     rates = [float(x) for x in a.rates.split(",")]
     result: dict[str, Any] = {"machine": _machine(), "params": vars(a), "runs": [], "sustained": {}, "memory": {}}
     proc, port = _start_server(a.ttft, a.itl)
+    fails = dict.fromkeys(roles, 0)
+    per_rate: dict[str, dict[float, dict[str, float]]] = {role: {} for role in roles}
     try:
-        for role in roles:
-            best: dict[str, Any] | None = None
-            fails = 0
-            for rate in rates:
-                runs = []
-                for rep in range(a.repeats):
-                    best_attempt: dict[str, Any] | None = None
-                    for _attempt in range(a.attempts):  # the host is shared: keep the least disturbed run
-                        _wait_quiet(a.quiet_pct)
-                        r = _measured_child(role, port, proc.pid, a, rate)
-                        print(f"{role:8s} {rate:6.0f} req/s  {r['chunks_per_s']:8.0f} ch/s  cpu {r['cpu_pct']:5.1f}%  "
-                              f"{r['cpu_us_per_chunk']:5.1f} us/ch  lag p99 {r['lag_p99_ms']:6.2f}  deliver p50/p99 "
-                              f"{r['deliver_p50_ms']:5.2f}/{r['deliver_p99_ms']:6.2f} ms  err {r['errors']}  "
-                              f"(server cpu {r['server_cpu_pct']:.0f}%, others {r['other_cpu_pct']:.0f}%)", file=sys.stderr)
-                        if best_attempt is None or r["other_cpu_pct"] < best_attempt["other_cpu_pct"]:
-                            best_attempt = r
-                        if r["other_cpu_pct"] <= a.quiet_pct:
-                            break
-                    assert best_attempt is not None
-                    best_attempt["repeat"] = rep
-                    runs.append(best_attempt)
-                    result["runs"].append(best_attempt)
-                med = {k: statistics.median(r[k] for r in runs) for k in
-                       ("chunks_per_s", "lag_p99_ms", "deliver_p50_ms", "deliver_p99_ms", "cpu_pct", "cpu_us_per_chunk")}
-                ok = all(not r["errors"] for r in runs) and med["lag_p99_ms"] <= a.slo_ms and med["deliver_p99_ms"] <= a.slo_ms
+        for rate in rates:  # clients alternate run by run, so both see the same host conditions
+            live = [role for role in roles if fails[role] < 2]
+            if not live:
+                break
+            runs: dict[str, list[dict[str, Any]]] = {role: [] for role in live}
+            for rep in range(a.repeats):
+                for role in live:
+                    r = _least_disturbed(role, port, proc.pid, a, rate)
+                    r["repeat"] = rep
+                    runs[role].append(r)
+                    result["runs"].append(r)
+            for role in live:
+                med = {k: statistics.median(r[k] for r in runs[role]) for k in
+                       ("chunks_per_s", "lag_p99_ms", "deliver_p50_ms", "deliver_p99_ms", "cpu_pct",
+                        "cpu_us_per_chunk", "other_cpu_pct")}
+                per_rate[role][rate] = med
+                ok = (all(not r["errors"] for r in runs[role]) and med["lag_p99_ms"] <= a.slo_ms
+                      and med["deliver_p99_ms"] <= a.slo_ms)
                 if ok:
-                    best = {"rate": rate, **med}
-                    fails = 0
+                    result["sustained"][role] = {"rate": rate, **med}
+                    fails[role] = 0
                 else:
-                    fails += 1
-                    if fails >= 2:
-                        break
-            result["sustained"][role] = best
+                    fails[role] += 1
+        result["medians"] = {role: {str(k): v for k, v in d.items()} for role, d in per_rate.items()}
     finally:
         proc.kill()
         proc.wait()
@@ -372,6 +383,12 @@ def orchestrate(a: argparse.Namespace) -> dict[str, Any]:
     g, h = result["sustained"].get("gevent"), result["sustained"].get("aiohttp")
     if g and h:
         result["ratio_chunks_per_s"] = g["chunks_per_s"] / h["chunks_per_s"]
+    med = result.get("medians", {})
+    if "gevent" in med and "aiohttp" in med:  # CPU efficiency at the same offered rate, same run
+        result["cpu_per_chunk_ratio_aiohttp_over_gevent"] = {
+            rate: med["aiohttp"][rate]["cpu_us_per_chunk"] / med["gevent"][rate]["cpu_us_per_chunk"]
+            for rate in med["gevent"] if rate in med["aiohttp"]
+        }
     return result
 
 
@@ -417,8 +434,8 @@ def main(argv: list[str] | None = None) -> int:
         text = json.dumps(res, indent=1, default=str)
         if a.out:
             a.out.write_text(text)
-        print(json.dumps({k: res[k] for k in ("sustained", "memory", "machine")} | {"ratio": res.get("ratio_chunks_per_s")},
-                         indent=1, default=str))
+        keys = ("sustained", "medians", "cpu_per_chunk_ratio_aiohttp_over_gevent", "ratio_chunks_per_s", "memory", "machine")
+        print(json.dumps({k: res.get(k) for k in keys}, indent=1, default=str))
         return 0
     res = run_gevent(a) if a.role == "gevent" else run_aiohttp(a)
     print(json.dumps(res))

@@ -42,7 +42,7 @@ class Rec(Telemetry):
     def close(self):
         return {"sink": "recording", "records": calls["records"]}
 
-def factory(scenario, role, run_id, worker_id):
+def factory(scenario, role, run_id, worker_id, run_dir=None):
     calls["roles"].append(role)
     return Rec()
 
