@@ -68,24 +68,38 @@ def _body(tokens: int) -> bytes:
                        "stream": True, "stream_options": {"include_usage": True}}).encode()
 
 
-def _summarize(recs: list[RequestRecord], args: argparse.Namespace, cpu_s: float, wall_s: float) -> dict[str, Any]:
-    lag = [(r.sent_ns - r.scheduled_ns) / 1e6 for r in recs]
-    deliver: list[float] = []
-    ttft_ns, itl_ns = round(args.ttft * 1e9), round(args.itl * 1e9)
-    chunks = 0
-    for r in recs:
-        chunks += len(r.token_ns)
-        tag = r.request_id.rpartition("-t")[2]
-        if not tag.isdigit():
-            continue
-        t_arr = int(tag)
-        deliver.extend((t - (t_arr + ttft_ns + i * itl_ns)) / 1e6 for i, t in enumerate(r.token_ns))
-    errors: dict[str, int] = {}
-    for r in recs:
+class _Acc:
+    """Finished requests digested at once into flat float lists: retaining every record (lists and
+    dicts the GC must traverse) would make the benchmark's own gen-2 collections part of the tail."""
+
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.ttft_ns, self.itl_ns = round(args.ttft * 1e9), round(args.itl * 1e9)
+        self.clear()
+
+    def clear(self) -> None:
+        self.lag: list[float] = []
+        self.deliver: list[float] = []
+        self.chunks = 0
+        self.errors: dict[str, int] = {}
+
+    def __len__(self) -> int:
+        return len(self.lag)
+
+    def append(self, r: RequestRecord) -> None:
+        self.lag.append((r.sent_ns - r.scheduled_ns) / 1e6)
+        self.chunks += len(r.token_ns)
         if r.error is not None:
-            errors[str(r.error)] = errors.get(str(r.error), 0) + 1
+            self.errors[str(r.error)] = self.errors.get(str(r.error), 0) + 1
+        tag = r.request_id.rpartition("-t")[2]
+        if tag.isdigit():
+            due = int(tag) + self.ttft_ns
+            self.deliver.extend((t - (due + i * self.itl_ns)) / 1e6 for i, t in enumerate(r.token_ns))
+
+
+def _summarize(acc: _Acc, args: argparse.Namespace, cpu_s: float, wall_s: float) -> dict[str, Any]:
+    lag, deliver, chunks = acc.lag, acc.deliver, acc.chunks
     return {
-        "role": args.role, "rate": args.rate, "requests": len(recs), "errors": errors, "chunks": chunks,
+        "role": args.role, "rate": args.rate, "requests": len(acc), "errors": acc.errors, "chunks": chunks,
         "chunks_per_s": chunks / args.duration,
         "lag_p50_ms": _pct(lag, 0.5), "lag_p99_ms": _pct(lag, 0.99),
         "deliver_p50_ms": _pct(deliver, 0.5), "deliver_p99_ms": _pct(deliver, 0.99),
@@ -116,7 +130,7 @@ def run_gevent(args: argparse.Namespace) -> dict[str, Any]:
                 timeouts=NS(connect_s=5.0, read_s=30.0, total_s=120.0))
     client = OpenAIClient(target, max_connections=8192)
     prepared = PreparedRequest("/v1/chat/completions", _body(args.tokens), args.tokens, "chat", True)
-    recs: list[RequestRecord] = []
+    recs = _Acc(args)
 
     def one(i: int, sched: int) -> None:
         r = RequestRecord(idx=i, phase="b", traffic_class="c", worker="w", scheduled_ns=sched)
@@ -154,7 +168,7 @@ def run_aiohttp(args: argparse.Namespace) -> dict[str, Any]:
     url = f"http://127.0.0.1:{args.port}/v1/chat/completions"
     body = _body(args.tokens)
     headers = {"Content-Type": "application/json", "Accept": "text/event-stream"}
-    recs: list[RequestRecord] = []
+    recs = _Acc(args)
     clock = time.monotonic_ns
 
     async def one(session: aiohttp.ClientSession, i: int, sched: int) -> None:
@@ -210,13 +224,13 @@ def run_aiohttp(args: argparse.Namespace) -> dict[str, Any]:
 
 
 # ---- memory per in-flight stream ----------------------------------------------------------------
-def _mem_result(args: argparse.Namespace, base: float, peak: float, recs: list[RequestRecord]) -> dict[str, Any]:
+def _mem_result(args: argparse.Namespace, base: float, peak: float, recs: _Acc) -> dict[str, Any]:
     return {"role": args.role, "streams": args.streams, "rss_base_mb": base, "rss_peak_mb": peak,
             "kb_per_stream": (peak - base) * 1024 / args.streams, "finished": len(recs),
-            "errors": sum(1 for r in recs if r.error is not None)}
+            "errors": sum(recs.errors.values())}
 
 
-def _memory_gevent(args: argparse.Namespace, spawn: Any, pause: Any, recs: list[RequestRecord]) -> dict[str, Any]:
+def _memory_gevent(args: argparse.Namespace, spawn: Any, pause: Any, recs: _Acc) -> dict[str, Any]:
     gc.collect()
     base = _rss_mb()
     for i in range(args.streams):
@@ -231,7 +245,7 @@ def _memory_gevent(args: argparse.Namespace, spawn: Any, pause: Any, recs: list[
     return _mem_result(args, base, peak, recs)
 
 
-async def _memory_async(args: argparse.Namespace, spawn: Any, pause: Any, recs: list[RequestRecord],
+async def _memory_async(args: argparse.Namespace, spawn: Any, pause: Any, recs: _Acc,
                         tasks: list[Any]) -> dict[str, Any]:
     import asyncio
 

@@ -179,6 +179,7 @@ def build_summary(
         "valid": not health.invalid_reasons(),
         "operating_point": {
             "workers": meta.get("workers"),
+            "request_profile": meta.get("request_profile"),
             "phases": [
                 {
                     "name": p.name,
@@ -232,6 +233,13 @@ def render(summary: dict[str, Any], console: Console | None = None) -> None:
     for p in summary["operating_point"]["phases"]:
         op.add_row(p["name"], p["kind"], p["loop"], p["process"], str(p["max_inflight"] or "-"),
                    "-" if p["expected_requests"] is None else str(p["expected_requests"]))
+    prof = summary["operating_point"].get("request_profile")
+    if prof:
+        control = ", ".join(k for k in ("ignore_eos", "min_tokens") if prof.get(k)) or "server decides"
+        op.caption = (f"{summary.get('model') or '?'} at {summary.get('target', '?')}: {prof['api']}"
+                      f"{' streaming' if prof['stream'] else ''}; prompt {prof['prompt_tokens']}, "
+                      f"output {prof['output_tokens']} ({control}); classes "
+                      + ", ".join(f"{c['name']} x{c['weight']:g}" for c in prof["classes"]))
     con.print(op)
 
     t = Table(title="results")

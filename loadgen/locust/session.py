@@ -205,6 +205,7 @@ def _summarize(
         "plan_duration_s": float(plan.duration_s),
         "max_inflight": scenario.max_inflight,
         "stopped_early": coord.stop_requested_at is not None,
+        "request_profile": request_profile(scenario),
     }
     generator = {
         "schedule_lag_p50_ms": lag_p50,
@@ -220,6 +221,24 @@ def _summarize(
         verdict=verdict, health=health, decision=decision, generator=generator, telemetry=telemetry,
         not_sent_after_stop=after_stop,
     )
+
+
+def request_profile(scenario: Any) -> dict[str, Any]:
+    """The request side of the operating point: API, lengths, output control, classes."""
+    wl = scenario.workload
+    return {
+        "api": scenario.target.api,
+        "stream": bool(scenario.target.stream),
+        "prompt_tokens": "dataset " + str(wl.dataset.path) if wl.dataset is not None else wl.prompt_tokens.describe(),
+        "output_tokens": wl.output_tokens.describe(),
+        "ignore_eos": wl.ignore_eos,
+        "min_tokens": wl.min_tokens,
+        "classes": [
+            {"name": c.name, "weight": c.weight, "priority": c.priority,
+             "prompt_tokens": wl.prompt_dist(c).describe(), "output_tokens": wl.output_dist(c).describe()}
+            for c in wl.classes
+        ],
+    }
 
 
 def serve_worker(master_host: str, master_port: int) -> int:
@@ -262,6 +281,7 @@ def default_out_dir(scenario_name: str, now: datetime | None = None) -> Path:
 __all__ = [
     "SessionOptions",
     "default_out_dir",
+    "request_profile",
     "exact_counts",
     "phase_infos",
     "run_session",
