@@ -142,6 +142,7 @@ def make_telemetry(
     sinks = getattr(scenario, "sinks", None)
     if sinks is None:
         return Telemetry()
+    from collectors.health import HealthLimits
     from collectors.pipeline import RequestTelemetry
     from loadgen.slo import goodput_slo
 
@@ -155,6 +156,8 @@ def make_telemetry(
         endpoint=str(target.base_url),
         model=target.model or "",
         slo=goodput_slo(scenario),
+        health_limits=HealthLimits(lag_p99_s=float(scenario.generator.max_schedule_lag_p99_ms) / 1000.0,
+                                   cpu_percent=float(scenario.generator.max_cpu_percent)),
         run_dir=run_dir,
     )
     return SinkTelemetry(inner, close_timeout_s=max(10.0, float(sinks.influxdb.timeout_s) * 2)

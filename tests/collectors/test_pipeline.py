@@ -43,7 +43,9 @@ def test_standalone_writes_raw_aggregates_health_and_accounting(tmp_path: Path) 
         tel.on_record(rec)
         record_request(hs, rec)
     tel.on_interval(hs, None, now_s=WALL0_NS / 1e9 + 1)
-    assert tel.on_health(inflight=4, dropped_arrivals=2, workers_connected=1, cpu_percent=10) is True
+    # drops at max_inflight: the target fell behind, not the generator -> the interval stays valid
+    assert tel.on_health(inflight=4, dropped_arrivals=2, workers_connected=1, cpu_percent=10) is False
+    assert tel.on_health(inflight=4, workers_connected=1, cpu_percent=99) is True
     summary = tel.close(timeout_s=10)
     by = lines_by_measurement(out)
     assert len(by[schema.REQUEST.name]) == 100
@@ -51,7 +53,8 @@ def test_standalone_writes_raw_aggregates_health_and_accounting(tmp_path: Path) 
     assert len(thr) == 1 and fields(thr[0])["requests"] == 100 and fields(thr[0])["ok_requests"] == 90
     assert len(by[schema.ERRORS.name]) == 1 and fields(by[schema.ERRORS.name][0])["count"] == 10
     assert any("metric=ttft" in x for x in by[schema.LATENCY.name])
-    assert fields(by[schema.HEALTH.name][0])["invalid"] == 1
+    health = [fields(x) for x in by[schema.HEALTH.name]]
+    assert [h["invalid"] for h in health] == [0, 1] and health[0]["drops_exceeded"] == 1
     assert len(by[schema.SINK.name]) == 2  # one at the interval, one at close
     assert summary["records"] == 100 and summary["invalid_intervals"] == 1
     assert summary["sinks"]["file"]["written"] == summary["sinks"]["file"]["generated"]  # type: ignore[index]
@@ -141,7 +144,7 @@ def test_prometheus_sink_serves_live_run_metrics() -> None:
         tel.on_record(rec)
         record_request(hs, rec)
     tel.on_interval(hs, None, now_s=1.0)
-    tel.on_health(inflight=7, dropped_arrivals=1, workers_connected=2, cpu_percent=5)
+    tel.on_health(inflight=7, dropped_arrivals=1, workers_connected=2, cpu_percent=95)
     try:
         with urllib.request.urlopen(f"http://127.0.0.1:{prom.port}/metrics", timeout=5) as r:
             text = r.read().decode()
