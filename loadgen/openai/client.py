@@ -46,23 +46,20 @@ from __future__ import annotations
 
 import errno
 import json
-import socket
 import ssl
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
 import gevent
-import gevent.lock
-import gevent.select
 import gevent.socket
 import gevent.ssl
 from geventhttpclient.response import HTTPParseError, HTTPSocketResponse
 
 from collectors.records import ErrorClass, RequestRecord
 from loadgen.openai.payloads import PreparedRequest
+from loadgen.openai.pool import ClientStats, Pool
 from loadgen.openai.sse import SseParser
 from loadgen.openai.stream import StreamState, interpret_body, server_timing_from_headers, short
 
@@ -74,18 +71,6 @@ DEFAULT_READ_S = 30.0
 DEFAULT_TOTAL_S = 600.0
 _BLOCK = 64 * 1024
 _ERROR_BODY_MAX = 4096
-
-
-@dataclass(slots=True)
-class ClientStats:
-    """Counters of one client (cumulative since creation)."""
-
-    requests: int = 0
-    connections_opened: int = 0
-    pool_waits: int = 0  # requests that found every pooled connection busy and waited
-    pool_wait_ns: int = 0  # total time spent in those waits
-    stale_retries: int = 0  # requests re-sent after a reused connection proved closed
-    in_use: int = 0  # connections currently lent out
 
 
 class _Fail(Exception):
@@ -119,101 +104,6 @@ def _timeouts(target: Any) -> tuple[float | None, float | None, float | None]:
         pick(DEFAULT_READ_S, "read_s", "read", "idle_s"),
         pick(DEFAULT_TOTAL_S, "total_s", "total"),
     )
-
-
-class _Pool:
-    """Keep-alive connections to one host: at most ``size``, most recently used first."""
-
-    def __init__(
-        self, host: str, port: int, ssl_ctx: ssl.SSLContext | None, connect_s: float | None,
-        read_s: float | None, size: int, stats: ClientStats,
-    ) -> None:
-        self.host, self.port, self.ssl_ctx = host, port, ssl_ctx
-        self.connect_s, self.read_s = connect_s, read_s
-        self._idle: list[gevent.socket.socket] = []
-        self._addr: tuple[Any, ...] | None = None
-        self._sem = gevent.lock.BoundedSemaphore(size)
-        self.stats = stats
-
-    def acquire(self) -> tuple[gevent.socket.socket, bool]:
-        """A connection and whether it was reused.  May raise ``OSError`` (connect failure)."""
-        if self._sem.locked():
-            t = CLOCK_NS()
-            self._sem.acquire()
-            self.stats.pool_waits += 1
-            self.stats.pool_wait_ns += CLOCK_NS() - t
-        else:
-            self._sem.acquire()
-        self.stats.in_use += 1
-        try:
-            while self._idle:
-                sock = self._idle.pop()
-                if _idle_alive(sock):
-                    return sock, True
-                sock.close()
-            return self._connect(), False
-        except BaseException:
-            self.stats.in_use -= 1
-            self._sem.release()
-            raise
-
-    def _connect(self) -> gevent.socket.socket:
-        """A new connection.  The host name is resolved once and the working address kept (a
-        lookup per connection costs ~4x the connect itself on loopback); it is dropped, and
-        resolved again next time, when a connect to it fails."""
-        addrs = [self._addr] if self._addr is not None else gevent.socket.getaddrinfo(
-            self.host, self.port, 0, socket.SOCK_STREAM)
-        err: OSError | None = None
-        for family, type_, proto, _name, sockaddr in addrs:
-            sock = gevent.socket.socket(family, type_, proto)
-            try:
-                sock.settimeout(self.connect_s)
-                sock.connect(sockaddr)
-            except BaseException as e:
-                sock.close()
-                if not isinstance(e, OSError):
-                    raise
-                err = e
-                continue
-            self._addr = (family, type_, proto, _name, sockaddr)
-            return self._setup(sock)
-        self._addr = None
-        raise err if err is not None else OSError(f"no address for {self.host}")
-
-    def _setup(self, sock: gevent.socket.socket) -> gevent.socket.socket:
-        try:
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            if self.ssl_ctx is not None:
-                sock = self.ssl_ctx.wrap_socket(sock, server_hostname=self.host)
-            sock.settimeout(self.read_s)
-        except BaseException:
-            sock.close()
-            raise
-        self.stats.connections_opened += 1
-        return sock
-
-    def release(self, sock: gevent.socket.socket, reusable: bool) -> None:
-        if reusable and sock.fileno() >= 0:
-            self._idle.append(sock)
-        else:
-            sock.close()
-        self.stats.in_use -= 1
-        self._sem.release()
-
-    def close(self) -> None:
-        while self._idle:
-            self._idle.pop().close()
-
-
-def _idle_alive(sock: gevent.socket.socket) -> bool:
-    """An idle keep-alive connection must not be readable (readable = FIN/RST or junk)."""
-    try:
-        if sock.fileno() < 0:
-            return False
-        readable, _, _ = gevent.select.select([sock], [], [], 0.0)
-        return not readable
-    except (OSError, ValueError):
-        return False
 
 
 def _drain_body(resp: HTTPSocketResponse, sock: gevent.socket.socket, limit: int) -> bytes:
@@ -266,7 +156,7 @@ class OpenAIClient:
         connect_s, read_s, total_s = _timeouts(target)
         self.connect_s, self.read_s, self.total_s = connect_s, read_s, total_s
         self.stats = ClientStats()
-        self._pool = _Pool(url.hostname, port, ssl_ctx, connect_s, read_s, max_connections, self.stats)
+        self._pool = Pool(url.hostname, port, ssl_ctx, connect_s, read_s, max_connections, self.stats)
         host_hdr = url.hostname if url.port is None else f"{url.hostname}:{url.port}"
         if ":" in url.hostname and not host_hdr.startswith("["):  # IPv6 literal
             host_hdr = f"[{url.hostname}]" + (f":{url.port}" if url.port else "")
