@@ -281,9 +281,9 @@ def default_out_dir(scenario_name: str, now: datetime | None = None) -> Path:
 __all__ = [
     "SessionOptions",
     "default_out_dir",
-    "request_profile",
     "exact_counts",
     "phase_infos",
+    "request_profile",
     "run_session",
     "serve_worker",
     "setup_logging",
