@@ -18,6 +18,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterable
+from pathlib import Path
 from types import FrameType
 from typing import Any, Protocol, TextIO
 
@@ -107,20 +108,25 @@ def _add_common(p: argparse.ArgumentParser, default_period: float) -> None:
     p.add_argument("--host", default=None, help="value of the host tag (default: this machine's hostname)")
     p.add_argument("--run-id", default=None, help="add a run_id tag to every point")
     p.add_argument("-v", "--verbose", action="store_true", help="debug logging on stderr")
-    g = p.add_argument_group("sinks (default: line protocol on stdout)")
+    g = _add_influx_flags(p, "sinks (default: line protocol on stdout)")
+    g.add_argument("--spool-dir", metavar="DIR", help="on-disk spool while InfluxDB is unreachable")
+    g.add_argument("--file", metavar="OUT.lp", help="append line protocol to this file")
+
+
+def _add_influx_flags(p: argparse.ArgumentParser, title: str) -> argparse._ArgumentGroup:
+    g = p.add_argument_group(title)
     g.add_argument("--influx-url", help="InfluxDB base URL (v2 write API: InfluxDB 1.8+, 2.x, 3.x)")
     g.add_argument("--influx-org", default="", help="InfluxDB organisation (2.x)")
     g.add_argument("--influx-bucket", help="InfluxDB bucket (1.x: database[/retention])")
     tok = g.add_mutually_exclusive_group()
     tok.add_argument("--influx-token-env", metavar="VAR", help="environment variable holding the token")
     tok.add_argument("--influx-token-file", metavar="FILE", help="file holding the token")
-    g.add_argument("--spool-dir", metavar="DIR", help="on-disk spool while InfluxDB is unreachable")
-    g.add_argument("--file", metavar="OUT.lp", help="append line protocol to this file")
+    return g
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="inferload collect", description="Run a collector alone.")
-    sub = parser.add_subparsers(dest="collector", metavar="{gpu,server}", required=True)
+    sub = parser.add_subparsers(dest="collector", metavar="{gpu,server,replay}", required=True)
     gpu = sub.add_parser("gpu", help="GPU telemetry from NVML or a dcgm-exporter")
     gpu.add_argument("--source", choices=("nvml", "dcgm"), default="nvml", help="where to read (default nvml)")
     gpu.add_argument("--dcgm-url", default="http://localhost:9400/metrics", metavar="URL",
@@ -134,6 +140,13 @@ def build_parser() -> argparse.ArgumentParser:
                      help="server kind (default: detected from the metric names)")
     srv.add_argument("--timeout", type=_positive, default=5.0, metavar="S", help="HTTP timeout (default 5)")
     _add_common(srv, 5.0)
+    rep = sub.add_parser("replay", help="send the points an earlier run or collector left in its spool")
+    rep.add_argument("spool", metavar="SPOOL_DIR", help="the spool folder (a run's summary names it)")
+    rep.add_argument("--timeout", type=_positive, default=120.0, metavar="S",
+                     help="give up after this many seconds; unsent points stay in the spool (default 120)")
+    rep.add_argument("-v", "--verbose", action="store_true", help="debug logging on stderr")
+    _add_influx_flags(rep, "destination")
+    rep.set_defaults(file=None, spool_dir=None)
     return parser
 
 
@@ -217,6 +230,23 @@ def _gpu_collector(args: argparse.Namespace, tags: dict[str, str], nvml: Any, ge
     return collector, f"NVML, {len(collector.gpus)} GPU(s) ({', '.join(models)}), PCIe every {args.pcie_period:g} s"
 
 
+def _replay(args: argparse.Namespace, err: TextIO) -> int:
+    """``inferload collect replay SPOOL_DIR``: 0 when the spool was emptied, 1 when points remain."""
+    from collectors.sinks.influx import replay_spool
+
+    spool = Path(args.spool)
+    if not spool.is_dir():
+        raise InputError(f"{args.spool}: no such spool folder")
+    config = sinks_config(args)
+    if config.influxdb is None:
+        raise InputError("replay needs --influx-url and --influx-bucket (and the token flag)")
+    st = replay_spool(spool, config.influxdb, timeout_s=args.timeout)
+    pending = st.pending_memory + st.pending_spool
+    err.write(f"inferload collect replay: {st.written} points written, {pending} still in {spool}, "
+              f"{st.dropped} dropped\n")
+    return 0 if pending == 0 else 1
+
+
 def main(
     argv: list[str],
     *,
@@ -234,6 +264,8 @@ def main(
         return int(exit_.code or 0)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, stream=err,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if args.collector == "replay":
+        return _replay(args, err)
     get = http or http_get
     tags = {s.T_HOST.name: args.host or socket.gethostname()}
     if args.run_id:
