@@ -9,14 +9,18 @@ from __future__ import annotations
 
 import sys
 import time
-from typing import Any, Protocol, TextIO
+from dataclasses import dataclass
+from typing import Any, TextIO
 
 from rich.console import Console
 from rich.live import Live
 from rich.text import Text
 
 
-class SnapshotLike(Protocol):
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """What the live progress display shows (the coordinator builds one per tick)."""
+
     phase: str
     elapsed_s: float
     remaining_s: float
@@ -27,10 +31,10 @@ class SnapshotLike(Protocol):
     dropped: int
     inflight: int
     workers: int
-    stopping: bool
+    stopping: bool = False
 
 
-def format_line(s: SnapshotLike) -> str:
+def format_line(s: Snapshot) -> str:
     ttft = "-" if s.ttft_p99_ms is None else f"{s.ttft_p99_ms:.0f} ms"
     state = " STOPPING" if s.stopping else ""
     return (
@@ -75,4 +79,4 @@ class Progress:
             self._live = None
 
 
-__all__ = ["Progress", "SnapshotLike", "format_line"]
+__all__ = ["Progress", "Snapshot", "format_line"]

@@ -26,6 +26,7 @@ from collectors.histograms import HistogramSet
 from loadgen.locust import messages as m
 from loadgen.locust.scheduler import Scheduler
 from loadgen.locust.telemetry import Telemetry
+from loadgen.progress import Snapshot
 from loadgen.recorder import C_DROPPED, C_REQUESTS, Counters, merge_delta
 from loadgen.slo import percentile_ms
 
@@ -34,23 +35,6 @@ log = logging.getLogger(__name__)
 START_LEAD_S = 3.0  # t0 = now + this, so every worker has its plan and user before t0
 DONE_GRACE_S = 15.0  # after plan end + drain, how long to wait for late done messages
 CPU_SETTLE_S = 10.0  # Locust samples CPU every 10 s: ignore samples covering start-up
-
-
-@dataclass(slots=True)
-class Snapshot:
-    """What the live progress display shows."""
-
-    phase: str
-    elapsed_s: float
-    remaining_s: float
-    req_per_s: float
-    requests: int
-    ttft_p99_ms: float | None
-    errors: int
-    dropped: int
-    inflight: int
-    workers: int
-    stopping: bool = False
 
 
 @dataclass(slots=True)
@@ -329,4 +313,4 @@ class Coordinator:
         return sorted(set(range(self.n_slots)) - self.done_slots)
 
 
-__all__ = ["CPU_SETTLE_S", "DONE_GRACE_S", "START_LEAD_S", "Coordinator", "Snapshot"]
+__all__ = ["CPU_SETTLE_S", "DONE_GRACE_S", "START_LEAD_S", "Coordinator"]

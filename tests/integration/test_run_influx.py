@@ -24,22 +24,12 @@ import pytest
 
 from collectors import schema
 from tests.integration.test_locust import _start_server, _stats, _stop
-from tests.support.influx import InfluxStack, influx_stack, influxd_available
+from tests.support.influx import InfluxStack
 
 pytestmark = pytest.mark.integration
 
 REPO = Path(__file__).resolve().parents[2]
 PY = sys.executable
-
-
-@pytest.fixture(scope="module")
-def influx() -> Iterator[InfluxStack]:
-    if not influxd_available():
-        if os.environ.get("CI"):
-            pytest.fail("influxd is missing in CI: tests/run.sh should have installed Debian's influxdb")
-        pytest.skip("influxd is not installed (tests/run.sh installs Debian's influxdb)")
-    with influx_stack() as stack:
-        yield stack
 
 
 @pytest.fixture(scope="module")

@@ -1,4 +1,4 @@
-"""Fixtures of the collector tests: a real InfluxDB behind the v2-write proxy (module scope)."""
+"""Shared fixtures: a real InfluxDB (Debian's influxd 1.6) behind the v2-write proxy, one per test module."""
 
 from __future__ import annotations
 
