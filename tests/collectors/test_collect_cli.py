@@ -109,7 +109,7 @@ def test_server_once_unreachable_exits_1_with_the_error() -> None:
         (["collect", "gpu", "--influx-token-env", "T"], "need --influx-url and --influx-bucket"),
         (["collect", "gpu", "--influx-url", "http://i", "--influx-bucket", "b", "--influx-token-env", "T",
           "--influx-token-file", "f"], "not allowed with argument"),
-        (["collect"], "required: {gpu,server}"),
+        (["collect"], "required: {gpu,server,replay}"),
     ],
 )
 def test_bad_flags_exit_2_with_a_message(argv: list[str], message: str, capsys: pytest.CaptureFixture[str]) -> None:
