@@ -60,6 +60,7 @@ from geventhttpclient.response import HTTPParseError, HTTPSocketResponse
 from collectors.records import ErrorClass, RequestRecord
 from loadgen.openai.payloads import PreparedRequest
 from loadgen.openai.pool import ClientStats, Pool
+from loadgen.openai.read_timeout import ReadWatchdog
 from loadgen.openai.sse import SseParser
 from loadgen.openai.stream import StreamState, interpret_body, server_timing_from_headers, short
 
@@ -315,24 +316,42 @@ class OpenAIClient:
 
     def _read_stream(self, resp: HTTPSocketResponse, sock: gevent.socket.socket, record: RequestRecord,
                      prepared: PreparedRequest, t_head: int) -> bool:
-        """Feed body bytes to the SSE parser as they arrive; True if the connection is reusable."""
+        """Feed body bytes to the SSE parser as they arrive; True if the connection is reusable.
+
+        The per-chunk hot path: no socket timeout during the body (gevent would make a ``Timeout``
+        per wait; one :class:`~loadgen.openai.read_timeout.ReadWatchdog` per body keeps the read
+        timeout instead); on plain TCP, wait on one I/O watcher, then ``recv`` once (gevent's
+        ``recv`` first fails with ``EWOULDBLOCK``).  TLS may hold decrypted bytes while the socket
+        is not readable, so there ``recv`` is called directly.
+        """
         clock = self._clock
         parser = SseParser()
+        feed = parser.feed
         state = StreamState(record, prepared.api)  # type: ignore[arg-type]
         on_event = state.on_event
         buf = resp._body_buffer
+        recv = sock.recv
         t = t_head
+        watchdog = ReadWatchdog(self.read_s, clock, t_head) if self.read_s else None
+        hub = gevent.get_hub()
+        io = hub.loop.io(sock.fileno(), 1) if self._pool.ssl_ctx is None else None
+        wait = hub.wait
+        sock.settimeout(None)
         try:
             while True:
                 if buf:
                     chunk = bytes(buf)
                     del buf[:]
-                    for ev in parser.feed(chunk, t):
+                    for ev in feed(chunk, t):
                         on_event(ev)
                 if resp.message_complete:
                     break
-                data = sock.recv(_BLOCK)
+                if io is not None:
+                    wait(io)
+                data = recv(_BLOCK)
                 t = clock()
+                if watchdog is not None:
+                    watchdog.last_ns = t
                 resp.feed(data)  # b"": EOF -> completes a close-delimited body, else HTTPParseError
         except TimeoutError:
             if state.done:  # [DONE] came; only the end of the HTTP body is late
@@ -347,6 +366,12 @@ class OpenAIClient:
             if not had_error and record.error is ErrorClass.RESET:
                 record.error_detail = short(f"connection broken mid-stream: {_os_detail(e)}")
             return False
+        finally:
+            if watchdog is not None:
+                watchdog.stop()
+            if io is not None:
+                io.close()
+            sock.settimeout(self.read_s)
         for ev in parser.close(t):
             on_event(ev)
         state.finish(t, eof_clean=True)

@@ -106,6 +106,13 @@ class SseParser:
             return
         if raw[0] == 0x3A:  # ':' comment
             return
+        if raw[:6] == b"data: ":  # fast path for the usual line; same result as :meth:`_field`
+            self._data.append(raw[6:].decode("utf-8", errors="replace"))
+            return
+        self._field(raw)
+
+    def _field(self, raw: bytes) -> None:
+        """A non-empty, non-comment line: the general ``field: value`` rules."""
         line = raw.decode("utf-8", errors="replace")
         name, colon, value = line.partition(":")
         if colon and value[:1] == " ":

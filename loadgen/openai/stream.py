@@ -34,7 +34,7 @@ Non-streaming JSON bodies (chat, completions, embeddings): :func:`interpret_body
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, Literal
 
 from collectors.records import ErrorClass, RequestRecord
@@ -129,6 +129,31 @@ def _apply_usage(record: RequestRecord, usage: Any) -> None:
         record.tokens_from_usage = True
 
 
+_NOT_JSON = object()
+_scan_once: Callable[[str, int], tuple[Any, int]] = json.JSONDecoder().scan_once  # type: ignore[attr-defined]
+
+
+def _loads(data: str) -> Any:
+    """``json.loads(data)``, or :data:`_NOT_JSON` where that raises ``ValueError``.
+
+    Fast path for the per-chunk hot loop: the decoder's C scanner is called directly (saving
+    ``json.loads``' Python wrappers, ~1 µs of ~2.3 µs per chunk); it is used only when it parsed
+    the whole string, so its result is exactly ``json.loads``'; anything else (leading or trailing
+    white space, junk, a BOM, bad JSON) takes ``json.loads`` itself.
+    """
+    try:
+        obj, end = _scan_once(data, 0)
+    except (StopIteration, ValueError):  # not a JSON value at 0 / bad inside: json.loads decides
+        pass
+    else:
+        if end == len(data):
+            return obj
+    try:
+        return json.loads(data)
+    except ValueError:
+        return _NOT_JSON
+
+
 class StreamState:
     """Interprets one streamed response's events into ``record`` (see module docstring)."""
 
@@ -155,9 +180,8 @@ class StreamState:
             self.record.end_ns = ev.t_ns
             return
         rec = self.record
-        try:
-            obj = json.loads(data)
-        except ValueError:
+        obj = _loads(data)
+        if obj is _NOT_JSON:
             self._fail(ErrorClass.MALFORMED, f"non-JSON data line: {data[:80]!r}")
             return
         if not isinstance(obj, dict):
