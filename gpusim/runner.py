@@ -12,7 +12,7 @@ import asyncio
 import sys
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 from gpusim.engine import DONE, BatchingEngine, Engine, Seq
 from gpusim.metrics import VllmMetrics
@@ -40,13 +40,16 @@ class SimClock:
 class ReqState:
     """The server's per-request state hung on ``Seq.user``."""
 
-    __slots__ = ("api", "faults", "fut", "reported")
+    __slots__ = ("api", "direct", "faults", "fut", "reported")
 
     def __init__(self, api: str, faults: list[str]) -> None:
         self.api = api
         self.faults = faults
         self.fut: asyncio.Future[None] | None = None
         self.reported = 0  # tokens already counted into metrics
+        # set by a plain (fault-free) streaming handler: the runner writes new tokens itself,
+        # right after the step, instead of waking one handler task per stream per step
+        self.direct: Callable[[Seq], Awaitable[None]] | None = None
 
     async def wait(self) -> None:
         """Until the runner has news for this request."""
@@ -103,13 +106,17 @@ class Runner:
             eng.gpu.run(now - eng.last_time, 0.0)
             eng.last_time = max(eng.last_time, now)
 
-    def _report(self, seq: Seq) -> None:
+    def _report(self, seq: Seq, direct: list[tuple[Callable[[Seq], Awaitable[None]], Seq]] | None = None) -> None:
         user = seq.user
         if isinstance(user, ReqState):
             n = len(seq.token_times)
             if n > user.reported:
                 self.metrics.on_tokens(seq, user.reported)
                 user.reported = n
+            if direct is not None and user.direct is not None:
+                direct.append((user.direct, seq))  # written by the runner; handler woken at the end
+                if seq.status != DONE:
+                    return
             fut = user.fut
             if fut is not None and not fut.done():
                 fut.set_result(None)
@@ -126,8 +133,11 @@ class Runner:
             now = clock.now()
             if planned is not None and now >= planned:
                 lateness.observe((now - planned) / clock.scale)
+            direct: list[tuple[Callable[[Seq], Awaitable[None]], Seq]] = []
             for seq in engine.advance(now):
-                self._report(seq)
+                self._report(seq, direct)
+            for write, seq in direct:  # the step's chunks, back to back, without task switches
+                await write(seq)
             wake = engine.next_wakeup()
             if wake is not None and wake <= clock.now():
                 await asyncio.sleep(0)  # behind schedule: let handlers write, then continue

@@ -38,6 +38,7 @@ from gpusim.protocol import (
 from gpusim.runner import ReqState, Runner, SimClock
 from gpusim.trace import TraceWriter, trace_record
 
+DIRECT_BUFFER_MAX = 256 * 1024  # bytes queued to a client above which its handler writes (and waits)
 MALFORMED = 'data: {"id":"malformed","choices":[{"delta":{"content":"\n\n'
 
 
@@ -199,6 +200,39 @@ class SimServer:
         user: ReqState = seq.user
         emit, clock = self.metrics.emit_lateness, self.clock
         sent = 0
+        if reset_at < 0 and bad_at < 0 and stall_at < 0:
+            # plain stream: the runner writes each step's tokens itself (no task switch per stream)
+            state = {"sent": 0}
+            transport = request.transport
+
+            async def direct(s: Seq) -> None:
+                n = len(s.token_times)
+                i0 = state["sent"]
+                if n <= i0 or user.direct is None:
+                    return
+                if transport is None or transport.is_closing() or \
+                        transport.get_write_buffer_size() >= DIRECT_BUFFER_MAX:
+                    user.direct = None  # slow or gone client: its handler takes over (and may wait)
+                    fut = user.fut
+                    if fut is not None and not fut.done():
+                        fut.set_result(None)
+                    return
+                last = n - 1 if s.status == DONE else -1
+                state["sent"] = n
+                data = "".join(writer.token(i, s.finish_reason if i == last else None, i + 1)
+                               for i in range(i0, n)).encode()
+                try:
+                    await resp.write(data)
+                except (ConnectionError, RuntimeError):
+                    user.direct = None
+                    return
+                emit.observe(time.monotonic() - clock.monotonic_at(s.token_times[i0]))
+
+            user.direct = direct
+            while seq.status != DONE and user.direct is not None:
+                await user.wait()
+            user.direct = None
+            sent = state["sent"]
         while True:
             n = len(seq.token_times)
             if n > sent:

@@ -251,3 +251,33 @@ def test_client_disconnect_aborts_the_request_and_frees_its_blocks() -> None:
                 assert resp.status == 200
 
     asyncio.run(go())
+
+
+@pytest.mark.parametrize("buffer_max", [256 * 1024, 0], ids=["runner-writes", "slow-client-fallback"])
+def test_plain_streams_are_complete_whether_the_runner_or_the_handler_writes(
+    buffer_max: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Plain streams are written by the engine task right after each step (no task switch per
+    stream); a client whose socket backs up (here: any queued byte, buffer_max=0) falls back to
+    its own handler, which writes the rest.  Either way every token arrives once, in order."""
+    import gpusim.server as server_mod
+
+    monkeypatch.setattr(server_mod, "DIRECT_BUFFER_MAX", buffer_max)
+
+    async def go() -> None:
+        async with serving(config()) as (url, _), aiohttp.ClientSession() as s:
+            async def one(i: int) -> list[Any]:
+                body = chat_body(MODEL, content=f"request {i} " * 5, max_tokens=20 + i, ignore_eos=True,
+                                 stream=True, stream_options={"include_usage": True})
+                async with s.post(f"{url}/v1/chat/completions", json=body) as resp:
+                    return parse_events(await read_sse(resp))
+
+            results = await asyncio.gather(*(one(i) for i in range(8)))
+        for i, events in enumerate(results):
+            assert events[-1] == "[DONE]"
+            assert events[-2]["usage"]["completion_tokens"] == 20 + i
+            tokens = events[:-2]
+            assert len(tokens) == 20 + i
+            assert [t["choices"][0]["finish_reason"] for t in tokens] == [None] * (19 + i) + ["length"]
+
+    asyncio.run(go())
