@@ -2,7 +2,9 @@
 
 Unlike gpusim (which models a batching engine), every request here gets the same, known
 timing: the first content token ``ttft`` seconds after the request arrived, then one token
-every ``itl`` seconds, each emitted at an absolute deadline (no drift).  So a client's
+every ``itl`` seconds, each emitted at an absolute deadline (no drift), aimed early by the
+event loop's measured median timer lateness (``--timer-lead auto``; the selector rounds sleeps up
+to whole milliseconds), so emissions land on their deadlines at the median.  So a client's
 measured TTFT/ITL can be compared with configured values.
 
 Run in its own process (so it does not share a core's event loop with the client)::
@@ -58,7 +60,7 @@ async def _completion(request: web.Request, api: str) -> web.StreamResponse:
             rid += f"-t{round(t_arrival * 1e9)}"
         prompt_tokens = 8
         if not body.get("stream"):
-            await asyncio.sleep(max(0.0, t_arrival + cfg.ttft + (n - 1) * cfg.itl - time.monotonic()))
+            await asyncio.sleep(max(0.0, t_arrival + cfg.ttft + (n - 1) * cfg.itl - cfg.lead - time.monotonic()))
             text = "tok " * n
             usage = {"prompt_tokens": prompt_tokens, "completion_tokens": n, "total_tokens": prompt_tokens + n}
             if api == "chat":
@@ -75,7 +77,7 @@ async def _completion(request: web.Request, api: str) -> web.StreamResponse:
             await resp.write(_chunk(api, rid, model, None, None, role=True))
         for i in range(n):
             deadline = t_arrival + cfg.ttft + i * cfg.itl
-            delay = deadline - time.monotonic()
+            delay = deadline - cfg.lead - time.monotonic()
             if delay > 0:
                 await asyncio.sleep(delay)
             finish = "length" if i == n - 1 else None
@@ -119,7 +121,25 @@ def make_app(cfg: argparse.Namespace) -> web.Application:
     return app
 
 
+async def timer_lateness(samples: int = 41, sleep_s: float = 0.004) -> float:
+    """Median lateness of ``asyncio.sleep`` on this loop (the selector rounds timeouts up to whole
+    milliseconds, so wake-ups come ~0.5-1 ms late).  The server aims that much early, so token
+    emissions land on their deadlines at the median instead of ~1 ms after them."""
+    late = []
+    for _ in range(samples):
+        t = time.monotonic()
+        await asyncio.sleep(sleep_s)
+        late.append(time.monotonic() - t - sleep_s)
+    late.sort()
+    return max(0.0, late[len(late) // 2])
+
+
 async def _serve(cfg: argparse.Namespace) -> None:
+    if cfg.timer_lead == "auto":
+        # benchmarks (--stamp) measure delivery against the exact deadline: no lead there
+        cfg.lead = 0.0 if cfg.stamp else await timer_lateness()
+    else:
+        cfg.lead = float(cfg.timer_lead)
     runner = web.AppRunner(make_app(cfg), access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, cfg.host, cfg.port, backlog=4096)
@@ -138,6 +158,9 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--itl", type=float, default=0.01, help="seconds between tokens")
     p.add_argument("--tokens", type=int, default=16, help="tokens when the request sets no max_tokens")
     p.add_argument("--tokens-cap", type=int, default=0, help="cap on tokens per response (0 = none)")
+    p.add_argument("--timer-lead", default="auto",
+                   help="seconds to wake before each deadline; 'auto' = the loop's measured median lateness "
+                        "(0 with --stamp)")
     p.add_argument("--stamp", action="store_true",
                    help="append -t<arrival monotonic ns> to each response id (token i is due at "
                         "arrival + ttft + i*itl); for client benchmarks on the same host")
