@@ -75,7 +75,7 @@ def _scheduler(offsets: list[float], service_s: float, cap: int | None, drain_s:
     return Scheduler(make_runtime, done.append), done
 
 
-def _plan(s: Scheduler, slot: int = 0, n_slots: int = 1, lead: float = 0.05) -> None:
+def _plan(s: Scheduler, slot: int = 0, n_slots: int = 1, lead: float = 0.5) -> None:
     s.on_plan(PlanMsg("r", {}, slot, n_slots, time.time() + lead, "w0"))
 
 
@@ -90,13 +90,16 @@ def test_sends_on_absolute_deadlines_and_reports_done() -> None:
     sent: list[tuple[int, int, int]] = []
     offsets = [0.0, 0.01, 0.02, 0.05, 0.08]
     s, done = _scheduler(offsets, 0.005, None, 1.0, sent)
+    # t0 0.5 s ahead (_plan): on_plan's gc.collect()/gc.freeze() in a large pytest process took > 50 ms
+    # once in CI and made the first sends late (regression: a 50 ms lead and bound were flaky)
     _plan(s)
     s.start()
     assert s.join(timeout=5)
     assert [i for i, _, _ in sent] == [0, 1, 2, 3, 4]
     scheduled = [sch for _, sch, _ in sent]
     assert [round((x - scheduled[0]) / 1e9, 6) for x in scheduled] == offsets  # exact schedule
-    assert all(0 <= snt - sch < 50e6 for _, sch, snt in sent)  # sent at (not before) the deadline
+    # sent at, never before, the deadline; the upper bound is a loose sanity bound, not a speed test
+    assert all(0 <= snt - sch < 0.5e9 for _, sch, snt in sent)
     (d,) = done
     assert d.slots == [0] and _counters(done).total(C_OK) == 5
 
