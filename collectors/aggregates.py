@@ -135,16 +135,7 @@ class AggregateBuilder:
 
     def __init__(self, *, run_id: str, scenario: str, endpoint: str = "", model: str = "",
                  cumulative: bool = True) -> None:
-        self._tags = {
-            k: v
-            for k, v in (
-                (schema.T_RUN_ID.name, run_id),
-                (schema.T_SCENARIO.name, scenario),
-                (schema.T_ENDPOINT.name, endpoint),
-                (schema.T_MODEL.name, model),
-            )
-            if v
-        }
+        self._tags = schema.run_tags(run_id=run_id, scenario=scenario, endpoint=endpoint, model=model)
         self.cumulative = HistogramSet() if cumulative else None
 
     def _latency_points(self, hs: HistogramSet, window: str, now_ns: int) -> list[Point]:

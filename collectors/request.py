@@ -67,17 +67,8 @@ class RequestCollector:
     ) -> None:
         self.sample_ratio = sample_ratio
         self._weight = 1.0 / sample_ratio
-        self._base_tags = {
-            k: v
-            for k, v in (
-                (schema.T_RUN_ID.name, run_id),
-                (schema.T_SCENARIO.name, scenario),
-                (schema.T_WORKER.name, worker),
-                (schema.T_ENDPOINT.name, endpoint),
-                (schema.T_MODEL.name, model),
-            )
-            if v
-        }
+        self._base_tags = schema.run_tags(run_id=run_id, scenario=scenario, worker=worker, endpoint=endpoint,
+                                          model=model)
         self._recent: set[int] = set()
         self._order: deque[int] = deque()
         self.sampled_out = 0

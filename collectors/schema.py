@@ -373,6 +373,13 @@ TAGS: tuple[Tag, ...] = (*REQUEST_TAGS, *GPU_TAGS, *SERVER_TAGS)
 MEASUREMENTS: tuple[Measurement, ...] = (*REQUEST_MEASUREMENTS, *GPU_MEASUREMENTS, *SERVER_MEASUREMENTS)
 
 
+def run_tags(*, run_id: str, scenario: str, endpoint: str = "", model: str = "", worker: str = "") -> dict[str, str]:
+    """The run-identifying tags of a load run's points; empty values are left out."""
+    pairs = ((T_RUN_ID.name, run_id), (T_SCENARIO.name, scenario), (T_WORKER.name, worker),
+             (T_ENDPOINT.name, endpoint), (T_MODEL.name, model))
+    return {k: v for k, v in pairs if v}
+
+
 def measurement(name: str) -> Measurement:
     """The declared measurement called ``name`` (KeyError when undeclared)."""
     for m in MEASUREMENTS:
@@ -576,4 +583,5 @@ __all__ = [
     "Measurement",
     "Tag",
     "measurement",
+    "run_tags",
 ]

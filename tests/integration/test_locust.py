@@ -191,15 +191,20 @@ def test_master_and_two_workers(server: int, tmp_path: Path) -> None:
     _check_latency(summary)
 
 
+def _wait_for_plan(worker_log: Path, timeout_s: float = 30.0) -> None:
+    """Until the worker logged that it received its plan (t0 is ~3 s later)."""
+    deadline = time.time() + timeout_s
+    while "plan received" not in worker_log.read_text() and time.time() < deadline:
+        time.sleep(0.2)
+
+
 def test_killed_worker_slot_is_adopted(server: int, tmp_path: Path) -> None:
     scenario = _scenario(tmp_path, server, steady_s=16)
     before = _stats(server)["requests"]
     master, port, log = _start_master(scenario, tmp_path, 2)
     workers = [_start_worker(port, tmp_path, i) for i in range(2)]
     try:
-        deadline = time.time() + 30
-        while "plan received" not in (tmp_path / "worker1.log").read_text() and time.time() < deadline:
-            time.sleep(0.2)
+        _wait_for_plan(tmp_path / "worker1.log")
         time.sleep(3 + 4)  # t0 is ~3 s after the plan; kill 4 s into the run
         os.kill(workers[1].pid, signal.SIGKILL)
         rc = master.wait(timeout=90)
@@ -233,9 +238,7 @@ def test_terminated_worker_drains_reports_and_its_slot_is_adopted(server: int, t
     master, port, log = _start_master(scenario, tmp_path, 2)
     workers = [_start_worker(port, tmp_path, i) for i in range(2)]
     try:
-        deadline = time.time() + 30
-        while "plan received" not in (tmp_path / "worker1.log").read_text() and time.time() < deadline:
-            time.sleep(0.2)
+        _wait_for_plan(tmp_path / "worker1.log")
         time.sleep(3 + 4)
         workers[1].send_signal(signal.SIGTERM)
         assert workers[1].wait(timeout=20) == 0
