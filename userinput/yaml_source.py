@@ -13,7 +13,7 @@ from typing import Any
 
 import yaml
 
-from collectors.errors import InputError
+from userinput.errors import InputError
 
 YamlPath = tuple[str | int, ...]
 

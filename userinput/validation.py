@@ -16,8 +16,8 @@ from typing import Any, Literal, get_args, get_origin
 from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 
-from loadgen.config.units import LOCATED
-from loadgen.config.yaml_source import LineMap, YamlPath, format_path
+from userinput.durations import LOCATED
+from userinput.yaml_source import LineMap, YamlPath, format_path
 
 
 def _show(value: Any) -> str | None:
