@@ -25,12 +25,12 @@ from typing import Any, Protocol, TextIO
 from pydantic import ValidationError
 
 from collectors import schema as s
-from collectors.errors import InputError
 from collectors.http import HttpGet, check_url, http_get, redact_url
 from collectors.lineproto import encode
 from collectors.point import Point
 from collectors.runner import CollectorRunner, Scheduled
 from collectors.sinks.config import FileSinkConfig, InfluxSinkConfig, SinksConfig
+from userinput.errors import InputError
 
 log = logging.getLogger(__name__)
 

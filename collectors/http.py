@@ -10,7 +10,7 @@ import urllib.parse
 import urllib.request
 from collections.abc import Callable
 
-from collectors.errors import InputError
+from userinput.errors import InputError
 
 HttpGet = Callable[[str, float], str]
 """``get(url, timeout_s) -> body text``; raises on a transport error or a non-2xx status."""

@@ -12,7 +12,7 @@ import difflib
 import importlib
 import sys
 
-from collectors.errors import InputError
+from userinput.errors import InputError
 
 # name -> (module, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {

@@ -21,11 +21,7 @@ from collectors.aggregates import GoodputSLO
 from collectors.histograms import HistogramSet, new_histogram
 from collectors.records import RequestRecord
 from loadgen.recorder import C_REQUESTS, Counters
-
-EXIT_PASS = 0
-EXIT_SLO_FAILED = 1
-EXIT_BAD_INPUT = 2
-EXIT_INVALID_RUN = 3
+from userinput.errors import EXIT_INVALID_RUN, EXIT_PASS, EXIT_SLO_FAILED
 
 
 class ObjectiveLike(Protocol):
@@ -212,10 +208,6 @@ def decide_exit(verdict: SloVerdict, health: RunHealth) -> ExitDecision:
 
 
 __all__ = [
-    "EXIT_BAD_INPUT",
-    "EXIT_INVALID_RUN",
-    "EXIT_PASS",
-    "EXIT_SLO_FAILED",
     "ExitDecision",
     "ObjectiveLike",
     "ObjectiveResult",

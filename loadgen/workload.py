@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from collectors.errors import InputError
 from loadgen.config import DatasetConfig, Scenario
+from userinput.errors import InputError
 
 if TYPE_CHECKING:
     from loadgen.plan import Arrival

@@ -16,7 +16,7 @@ PY="${PYTHON:-python3}"
 [ -x .venv/bin/python ] || "$PY" -m venv .venv
 .venv/bin/python -m pip install -q --disable-pip-version-check -e '.[test]'
 
-echo "== ruff";  .venv/bin/ruff check loadgen collectors gpusim tests bench
+echo "== ruff";  .venv/bin/ruff check loadgen collectors gpusim userinput dashboards tests bench
 echo "== mypy";  .venv/bin/mypy
 echo "== generated artefacts are up to date"
 .venv/bin/python -m collectors.schema_doc --check

@@ -18,9 +18,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from collectors import schema as s
-from collectors.errors import InputError
 from collectors.gpu.fields import CLOCKS_EVENT_FIELD, NVML_SCALE, decode_clocks_event
 from collectors.point import Point
+from userinput.errors import InputError
 
 log = logging.getLogger(__name__)
 

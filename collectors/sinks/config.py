@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from collectors.strict_model import StrictModel
+from userinput.strict import StrictModel
 
 
 class InfluxSinkConfig(StrictModel):

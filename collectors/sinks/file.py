@@ -17,10 +17,10 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from collectors import lineproto
-from collectors.errors import InputError
 from collectors.point import Point
 from collectors.sinks.base import SinkStats
 from collectors.sinks.config import FileSinkConfig
+from userinput.errors import InputError
 
 log = logging.getLogger(__name__)
 

@@ -22,11 +22,11 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from collectors import lineproto
-from collectors.errors import InputError
 from collectors.point import Point
 from collectors.sinks.base import Ledger, SinkStats
 from collectors.sinks.config import InfluxSinkConfig
 from collectors.sinks.spool import Spool
+from userinput.errors import InputError
 
 log = logging.getLogger("collectors.sinks.influx")
 

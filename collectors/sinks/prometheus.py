@@ -25,10 +25,10 @@ from typing import Any
 from prometheus_client import CollectorRegistry, Counter, Gauge, start_http_server
 
 from collectors import schema
-from collectors.errors import InputError
 from collectors.point import Point
 from collectors.sinks.base import SinkStats
 from collectors.sinks.config import PrometheusSinkConfig
+from userinput.errors import InputError
 
 log = logging.getLogger(__name__)
 

@@ -26,8 +26,8 @@ from email.utils import parsedate_to_datetime
 from pathlib import Path
 from typing import Any
 
-from collectors.errors import InputError
 from collectors.sinks.config import InfluxSinkConfig
+from userinput.errors import InputError
 
 _DROPPED_RE = re.compile(r"dropped=(\d+)")
 

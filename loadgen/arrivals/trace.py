@@ -16,9 +16,9 @@ from pathlib import Path
 
 import numpy as np
 
-from collectors.errors import InputError
 from loadgen.arrivals.base import register
 from loadgen.config.arrivals import TraceArrivals
+from userinput.errors import InputError
 
 
 def read_trace(path: Path) -> np.ndarray:

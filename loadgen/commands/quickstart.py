@@ -15,7 +15,7 @@ import threading
 import time
 from pathlib import Path
 
-from collectors.errors import InputError
+from userinput.errors import InputError
 
 SIM_START_TIMEOUT_S = 30.0
 BANNER = "gpusim listening on "

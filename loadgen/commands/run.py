@@ -16,7 +16,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from collectors.errors import InputError
+from userinput.errors import InputError
 
 MODELS_TIMEOUT_S = 10.0
 

@@ -12,9 +12,9 @@ from __future__ import annotations
 import argparse
 import sys
 
-from collectors.errors import InputError
 from loadgen.config import load_scenario
 from loadgen.plan import Plan
+from userinput.errors import InputError
 
 
 def build_parser() -> argparse.ArgumentParser:

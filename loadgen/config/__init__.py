@@ -25,8 +25,8 @@ from loadgen.config.phases import PhaseConfig, PhaseKind
 from loadgen.config.scenario import UNJUDGED_KINDS, GeneratorConfig, Scenario
 from loadgen.config.slo import SloConfig, SloMetric, SloObjective
 from loadgen.config.target import TargetConfig, TimeoutsConfig
-from loadgen.config.units import parse_duration
 from loadgen.config.workload import DatasetConfig, TrafficClass, WorkloadConfig
+from userinput.durations import parse_duration
 
 __all__ = [
     "UNJUDGED_KINDS",

@@ -9,9 +9,9 @@ from typing import Annotated, Literal
 
 from pydantic import Field, model_validator
 
-from collectors.strict_model import StrictModel
-from loadgen.config.paths import ExistingFile
-from loadgen.config.units import Rate, Rate0, Seconds, located
+from userinput.durations import Rate, Rate0, Seconds, located
+from userinput.paths import ExistingFile
+from userinput.strict import StrictModel
 
 
 class PoissonArrivals(StrictModel):

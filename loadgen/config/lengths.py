@@ -20,8 +20,8 @@ from typing import Annotated, Any, Literal
 import numpy as np
 from pydantic import BeforeValidator, Field, model_validator
 
-from collectors.strict_model import StrictModel
-from loadgen.config.units import located
+from userinput.durations import located
+from userinput.strict import StrictModel
 
 _MAX_TOKENS = 10_000_000
 

@@ -12,10 +12,10 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from collectors.errors import InputError
-from loadgen.config.errors import format_errors
 from loadgen.config.scenario import Scenario
-from loadgen.config.yaml_source import apply_overrides, read_yaml
+from userinput.errors import InputError
+from userinput.validation import format_errors
+from userinput.yaml_source import apply_overrides, read_yaml
 
 
 def load_scenario(path: str | Path, overrides: Sequence[str] = ()) -> Scenario:

@@ -10,9 +10,9 @@ from typing import Literal
 
 from pydantic import ConfigDict, Field
 
-from collectors.strict_model import StrictModel
 from loadgen.config.arrivals import ArrivalConfig
-from loadgen.config.units import Seconds
+from userinput.durations import Seconds
+from userinput.strict import StrictModel
 
 PhaseKind = Literal["warmup", "ramp", "steady", "peak", "burst", "cooldown"]
 

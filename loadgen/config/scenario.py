@@ -11,12 +11,12 @@ from pathlib import Path
 from pydantic import Field, model_validator
 
 from collectors.sinks.config import SinksConfig
-from collectors.strict_model import StrictModel
 from loadgen.config.phases import PhaseConfig
 from loadgen.config.slo import SloConfig
 from loadgen.config.target import TargetConfig
-from loadgen.config.units import Seconds, located
 from loadgen.config.workload import WorkloadConfig
+from userinput.durations import Seconds, located
+from userinput.strict import StrictModel
 
 UNJUDGED_KINDS = frozenset({"warmup", "cooldown"})
 

@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from collectors.strict_model import StrictModel
+from userinput.strict import StrictModel
 
 SloMetric = Literal["ttft", "ttft_sched", "itl", "tpot", "e2e", "e2e_sched"]
 

@@ -13,10 +13,10 @@ from urllib.parse import urlsplit
 
 from pydantic import Field, field_validator, model_validator
 
-from collectors.errors import InputError
-from collectors.strict_model import StrictModel
-from loadgen.config.paths import ScenarioPath
-from loadgen.config.units import Seconds, located
+from userinput.durations import Seconds, located
+from userinput.errors import InputError
+from userinput.paths import ScenarioPath
+from userinput.strict import StrictModel
 
 
 class TimeoutsConfig(StrictModel):

@@ -11,10 +11,10 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from collectors.strict_model import StrictModel
 from loadgen.config.lengths import FixedLength, LengthDist
-from loadgen.config.paths import ExistingFile
-from loadgen.config.units import located
+from userinput.durations import located
+from userinput.paths import ExistingFile
+from userinput.strict import StrictModel
 
 
 class DatasetConfig(StrictModel):

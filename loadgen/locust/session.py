@@ -21,7 +21,6 @@ import gevent
 from locust.env import Environment
 
 from collectors import schema
-from collectors.errors import InputError
 from loadgen.locust.hooks import install_worker
 from loadgen.locust.master import Coordinator
 from loadgen.locust.runtime import build_runtime, scenario_to_dict
@@ -31,6 +30,7 @@ from loadgen.progress import Progress
 from loadgen.report import PhaseInfo, build_summary
 from loadgen.server_metrics import start_server_metrics
 from loadgen.slo import RunHealth, decide_exit, judge, percentile_ms
+from userinput.errors import InputError
 
 log = logging.getLogger(__name__)
 

@@ -7,13 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from collectors.errors import InputError
 from collectors.sinks.config import FileSinkConfig, InfluxSinkConfig, PrometheusSinkConfig
 from collectors.sinks.file import FileSink
 from collectors.sinks.influx import InfluxSink
 from collectors.sinks.prometheus import PrometheusSink
 from collectors.sinks.spool import Spool
 from tests.collectors.fakes import points, value_of
+from userinput.errors import InputError
 
 
 def drain(spool: Spool) -> list[int]:

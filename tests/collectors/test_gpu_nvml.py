@@ -9,9 +9,9 @@ import pynvml
 import pytest
 
 from collectors import schema as s
-from collectors.errors import InputError
 from collectors.gpu.nvml import NvmlGpuCollector, open_nvml
 from tests.support.fake_nvml import DEFAULT_DEVICES, FakeNvml
+from userinput.errors import InputError
 
 DEVICES = json.loads(DEFAULT_DEVICES.read_text())["devices"]
 MIB = 1024 * 1024

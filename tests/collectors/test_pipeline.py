@@ -10,7 +10,6 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from collectors import schema
-from collectors.errors import InputError
 from collectors.histograms import HistogramSet, record_request
 from collectors.pipeline import RequestTelemetry
 from collectors.records import ErrorClass
@@ -19,6 +18,7 @@ from collectors.sinks.influx import InfluxSink
 from collectors.sinks.prometheus import PrometheusSink
 from collectors.sinks.transport import read_token
 from tests.collectors.fakes import WALL0_NS, FakeTransport, make_record
+from userinput.errors import InputError
 
 
 def lines_by_measurement(path: Path) -> dict[str, list[str]]:

@@ -9,7 +9,6 @@ from typing import Any
 import numpy as np
 import pytest
 
-from collectors.errors import InputError
 from loadgen.arrivals import make_process, registered
 from loadgen.config import (
     ArrivalConfig,
@@ -22,6 +21,7 @@ from loadgen.config import (
     SpikeArrivals,
     TraceArrivals,
 )
+from userinput.errors import InputError
 
 
 def _list(cfg: Any, start: float, end: float, seed: int = 0) -> list[float]:

@@ -7,7 +7,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from collectors.errors import InputError
 from loadgen.config import (
     FixedLength,
     LognormalLength,
@@ -17,6 +16,7 @@ from loadgen.config import (
     load_scenario,
     parse_duration,
 )
+from userinput.errors import InputError
 
 DATA = Path(__file__).resolve().parents[1] / "testdata" / "scenarios"
 BAD = sorted((DATA / "bad").glob("*.yaml"))

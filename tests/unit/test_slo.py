@@ -7,14 +7,8 @@ from dataclasses import dataclass
 from collectors import schema
 from collectors.histograms import HistogramSet
 from loadgen.recorder import Counters
-from loadgen.slo import (
-    EXIT_INVALID_RUN,
-    EXIT_PASS,
-    EXIT_SLO_FAILED,
-    RunHealth,
-    decide_exit,
-    judge,
-)
+from loadgen.slo import RunHealth, decide_exit, judge
+from userinput.errors import EXIT_INVALID_RUN, EXIT_PASS, EXIT_SLO_FAILED
 
 
 @dataclass(frozen=True)

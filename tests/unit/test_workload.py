@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from collectors.errors import InputError
 from loadgen.config import DatasetConfig, load_scenario
 from loadgen.plan import Arrival, Plan
 from loadgen.workload import Workload, load_dataset
+from userinput.errors import InputError
 
 DATA = Path(__file__).resolve().parents[1] / "testdata" / "scenarios" / "good"
 
