@@ -48,12 +48,12 @@ def one_run(port: int, rate: float, duration: float, tokens: int, seed: int) -> 
     import loadgen.locust.session as session
     from collectors.records import RequestRecord
     from loadgen.config import load_scenario
-    from loadgen.locust.telemetry import Telemetry
+    from loadgen.locust.telemetry import NoTelemetry
     from loadgen.plan import Plan
 
     records: list[RequestRecord] = []
 
-    class Capture(Telemetry):
+    class Capture(NoTelemetry):
         def on_record(self, record: RequestRecord) -> None:
             records.append(record)
 

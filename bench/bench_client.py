@@ -34,7 +34,6 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from types import SimpleNamespace as NS
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -124,10 +123,11 @@ def run_gevent(args: argparse.Namespace) -> dict[str, Any]:
     import gevent
     import gevent.pool
 
+    from loadgen.config import TargetConfig, TimeoutsConfig
     from loadgen.openai.client import CLOCK_NS, OpenAIClient
 
-    target = NS(base_url=f"http://127.0.0.1:{args.port}", headers={}, api_key=lambda: None,
-                timeouts=NS(connect_s=5.0, read_s=30.0, total_s=120.0))
+    target = TargetConfig(base_url=f"http://127.0.0.1:{args.port}",
+                          timeouts=TimeoutsConfig(connect_s=5.0, read_s=30.0, total_s=120.0))
     client = OpenAIClient(target, max_connections=8192)
     prepared = PreparedRequest("/v1/chat/completions", _body(args.tokens), args.tokens, "chat", True)
     recs = _Acc(args)

@@ -10,7 +10,6 @@ and flush the sinks.  Bad input raises :class:`InputError` (exit 2 through ``loa
 from __future__ import annotations
 
 import argparse
-import importlib
 import logging
 import signal
 import socket
@@ -150,6 +149,10 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+_FLAGS = {"url": "--influx-url", "bucket": "--influx-bucket", "org": "--influx-org",
+          "token_env": "--influx-token-env", "token_file": "--influx-token-file", "spool_dir": "--spool-dir"}
+
+
 def sinks_config(args: argparse.Namespace) -> SinksConfig:
     """The ``SinksConfig`` the sink flags describe (:class:`InputError` when inconsistent)."""
     influx = None
@@ -163,21 +166,18 @@ def sinks_config(args: argparse.Namespace) -> SinksConfig:
                 token_env=args.influx_token_env, token_file=args.influx_token_file, spool_dir=args.spool_dir,
             )
         except ValidationError as err:
-            raise InputError(f"influx flags: {err.errors()[0]['msg']}") from None
+            first = err.errors()[0]
+            flag = _FLAGS.get(str(first["loc"][0]) if first["loc"] else "", "influx flags")
+            raise InputError(f"{flag}: {first['msg'].removeprefix('Value error, ')}") from None
     elif args.influx_token_env or args.influx_token_file:
         raise InputError("--influx-token-env/--influx-token-file need --influx-url and --influx-bucket")
     return SinksConfig(influxdb=influx, file=FileSinkConfig(path=args.file) if args.file else None)
 
 
 def build_sink(config: SinksConfig, out: TextIO) -> PointSink:
-    """The sinks of ``config`` (stdout when none), through ``collectors.sinks`` when it offers a builder."""
-    sinks_pkg = importlib.import_module("collectors.sinks")
-    builder = getattr(sinks_pkg, "build_sinks", None)
+    """The sinks of ``config``: InfluxDB and/or a file (fanned out when both), else stdout."""
     if config.influxdb is None and config.file is None:
         return StdoutSink(out)
-    if builder is not None:
-        built: PointSink = builder(config)
-        return built
     sinks: list[PointSink] = []
     if config.influxdb is not None:
         from collectors.sinks.influx import InfluxSink
@@ -243,8 +243,12 @@ def _replay(args: argparse.Namespace, err: TextIO) -> int:
     st = replay_spool(spool, config.influxdb, timeout_s=args.timeout)
     pending = st.pending_memory + st.pending_spool
     err.write(f"inferload collect replay: {st.written} points written, {pending} still in {spool}, "
-              f"{st.dropped} dropped\n")
+              f"{st.dropped} dropped" + (f" ({_reasons(st.dropped_by_reason)})" if st.dropped else "") + "\n")
     return 0 if pending == 0 else 1
+
+
+def _reasons(by_reason: dict[str, int]) -> str:
+    return ", ".join(f"{k} {v}" for k, v in sorted(by_reason.items()) if v)
 
 
 def main(

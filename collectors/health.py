@@ -2,7 +2,8 @@
 
 An interval is flagged ``invalid = 1`` when the generator itself was the bottleneck: p99
 schedule lag above ``lag_p99_s`` (default 50 ms; a run sets ``generator.max_schedule_lag_p99_ms``)
-or CPU above ``cpu_percent`` (default 90 %; ``generator.max_cpu_percent``).  Measurements taken
+or CPU above ``cpu_percent`` (default 90 %; ``generator.max_cpu_percent``), or a request failed
+inside the load generator (``generator_faults``: a bug of ours, never the target's error).  Measurements taken
 in such an interval describe the load generator, not the target.
 
 Arrivals dropped at ``max_inflight`` are flagged separately (``drops_exceeded``): the declared
@@ -17,6 +18,7 @@ from dataclasses import dataclass
 from hdrh.histogram import HdrHistogram
 
 from collectors import schema
+from collectors.histograms import value_at_percentile
 from collectors.point import Point
 
 
@@ -39,13 +41,16 @@ class HealthSample:
     lag_p50_s: float = 0.0
     lag_p99_s: float = 0.0
     lag_max_s: float = 0.0
+    generator_faults: int = 0
+    aggregate_s: float = 0.0
+    loop_stall_max_s: float = 0.0
 
     @staticmethod
     def lag_from(h: HdrHistogram | None) -> tuple[float, float, float]:
         """(p50, p99, max) in seconds of a microsecond HDR histogram (zeros when empty)."""
         if h is None or not h.get_total_count():
             return 0.0, 0.0, 0.0
-        return (h.get_value_at_percentile(50.0) / 1e6, h.get_value_at_percentile(99.0) / 1e6,
+        return (value_at_percentile(h, 50.0) / 1e6, value_at_percentile(h, 99.0) / 1e6,
                 h.get_max_value() / 1e6)
 
 
@@ -65,7 +70,10 @@ def health_fields(sample: HealthSample, limits: HealthLimits) -> dict[str, float
         schema.F_LAG_BOUND.name: float(lag),
         schema.F_CPU_BOUND.name: float(cpu),
         schema.F_DROP_BOUND.name: float(drops),
-        schema.F_INVALID.name: float(lag or cpu),
+        schema.F_GENERATOR_FAULTS.name: float(sample.generator_faults),
+        schema.F_AGGREGATE_S.name: float(sample.aggregate_s),
+        schema.F_STALL_MAX.name: float(sample.loop_stall_max_s),
+        schema.F_INVALID.name: float(lag or cpu or sample.generator_faults > 0),
     }
 
 

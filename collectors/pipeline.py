@@ -1,18 +1,24 @@
-"""RequestTelemetry: the one object the load generator calls to get its measurements stored.
+"""RequestTelemetry: the one object a load-generator process calls to get its measurements stored.
 
-Build one per process from the scenario's ``sinks:`` section::
+Build one per process::
 
-    tel = RequestTelemetry(scenario.sinks, run_id=run_id, scenario=scenario.name,
-                           worker="w3", role="worker", slo=GoodputSLO(ttft_s=2.0, tpot_s=0.2))
-    tel.on_record(record)                     # worker: every finished request (O(1), never raises)
-    shipped = tel.take_counters()             # worker: with the histograms, every interval
-    tel.on_interval(merged_hs, counters, now_s)  # master: every sinks.aggregate_interval_s
+    tel = RequestTelemetry(scenario.sinks, run_id=run_id, scenario=scenario.name, worker="w3",
+                           role="worker", run_dir=None)
+    tel.on_record(record)                         # worker: every finished request (O(1), never raises)
+    tel.on_interval(merged_hs, merged_counters)   # master: every aggregate interval
     tel.on_health(inflight=..., dropped_arrivals=..., workers_connected=..., cpu_percent=...)
-    summary = tel.close(timeout_s=10)         # both: drain; the rest stays in the spool
+    tel.write_points(points)                      # other collectors of the run (server scrape, events)
+    summary = tel.close()                         # both: drain; the rest stays in the spool
 
-Roles: ``worker`` writes raw request points; ``master`` writes aggregates, health and serves
-Prometheus; ``standalone`` (one process, no Locust master) does both.  Every call that
-builds points also writes a ``telemetry_sink`` accounting point per sink (on interval).
+Roles: ``worker`` writes raw request points; ``master`` writes aggregates and health and serves
+Prometheus; ``standalone`` (one process, no Locust master) does both.  The counters and
+histograms come from the caller (``loadgen.recorder`` on the workers, merged on the master): this
+object counts nothing itself, so the interval points and the run summary read the same numbers.
+
+The run folder: with ``run_dir`` set, a master or standalone process also writes every point it
+makes to ``<run_dir>/points/intervals.lp`` (aggregates, health, sink accounting, server scrape,
+events) and a standalone process its sampled raw points to ``<run_dir>/points/requests.lp`` —
+whether or not the scenario has a ``sinks:`` section — so reports work from the folder alone.
 Nothing here raises into the caller except bad configuration in ``__init__`` (InputError).
 """
 
@@ -20,22 +26,26 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from pathlib import Path
 
 from collectors import schema
-from collectors.aggregates import AggregateBuilder, GoodputSLO, IntervalCounters
+from collectors.aggregates import AggregateBuilder
+from collectors.counters import Counters
 from collectors.health import HealthLimits, HealthSample, health_point
 from collectors.histograms import HistogramSet
 from collectors.point import Point
 from collectors.records import RequestRecord
 from collectors.request import RequestCollector
 from collectors.sinks.base import Sink, SinkStats
-from collectors.sinks.config import SinksConfig
+from collectors.sinks.config import FileSinkConfig, SinksConfig
 
 log = logging.getLogger(__name__)
 
-Counters = IntervalCounters | Mapping[str, list[float]]
+RUN_FOLDER_SINK = "run_folder"
+POINTS_DIR = "points"
+INTERVALS_FILE = "intervals.lp"
+REQUESTS_FILE = "requests.lp"
 
 
 class RequestTelemetry:
@@ -43,7 +53,7 @@ class RequestTelemetry:
 
     def __init__(
         self,
-        sinks_config: SinksConfig,
+        sinks_config: SinksConfig | None,
         *,
         run_id: str,
         scenario: str,
@@ -52,37 +62,54 @@ class RequestTelemetry:
         clock: Callable[[], float] = time.time,
         endpoint: str = "",
         model: str = "",
-        slo: GoodputSLO | None = None,
         health_limits: HealthLimits | None = None,
         run_dir: Path | None = None,
         on_stop_run: Callable[[], None] | None = None,
         sinks: list[Sink] | None = None,
+        close_timeout_s: float = 10.0,
     ) -> None:
         if role not in schema.ROLES:
             raise ValueError(f"role must be one of {', '.join(schema.ROLES)}")
-        self.config = sinks_config
+        self.config = sinks_config if sinks_config is not None else SinksConfig()
+        self._configured = sinks_config is not None
         self.role = role
         self.worker = worker
         self._clock = clock
-        self._slo = slo
         self._limits = health_limits or HealthLimits()
         self._writes_raw = role in ("worker", "standalone")
         self._writes_aggregates = role in ("master", "standalone")
         self._requests = RequestCollector(run_id=run_id, scenario=scenario, worker=worker, endpoint=endpoint,
-                                          model=model, sample_ratio=sinks_config.raw_sample_ratio)
+                                          model=model, sample_ratio=self.config.raw_sample_ratio)
         self._aggregates = AggregateBuilder(run_id=run_id, scenario=scenario, endpoint=endpoint, model=model)
-        self._counters = IntervalCounters()
         self._own_tags = {schema.T_RUN_ID.name: run_id, schema.T_SCENARIO.name: scenario,
                           schema.T_WORKER.name: worker, schema.T_ROLE.name: role}
         self.sinks: list[Sink] = sinks if sinks is not None else self._build_sinks(run_dir, on_stop_run)
+        self._raw_sinks: list[Sink] = []
+        self._all_but_prometheus: list[Sink] = []
+        self._run_folder_raw: Sink | None = None
+        if sinks is None and run_dir is not None and self._writes_aggregates:
+            self._add_run_folder(Path(run_dir))
+        self._raw_sinks = [s for s in self.sinks if s.name not in ("prometheus", RUN_FOLDER_SINK)]
+        if self._run_folder_raw is not None:
+            self._raw_sinks.append(self._run_folder_raw)
+        self._all_but_prometheus = [s for s in self.sinks if s.name != "prometheus"]
+        self.close_timeout_s = close_timeout_s
         self._last_interval_s: float | None = None
         self._last_lag: tuple[float, float, float] = (0.0, 0.0, 0.0)
         self._records = 0
         self._record_errors = 0
         self.invalid_intervals = 0
+        self.intervals = 0
         self._closed = False
 
+    @property
+    def configured(self) -> bool:
+        """True when the scenario has a ``sinks:`` section (the run folder alone does not count)."""
+        return self._configured
+
     def _build_sinks(self, run_dir: Path | None, on_stop_run: Callable[[], None] | None) -> list[Sink]:
+        if not self._configured:
+            return []
         cfg = self.config
         out: list[Sink] = []
         if cfg.influxdb is not None:
@@ -93,7 +120,6 @@ class RequestTelemetry:
                 spool = Path(run_dir) / "spool" / self.worker
             out.append(InfluxSink(cfg.influxdb, spool_dir=spool, on_stop_run=on_stop_run))
         if cfg.file is not None:
-            from collectors.sinks.config import FileSinkConfig
             from collectors.sinks.file import FileSink
 
             path = Path(cfg.file.path)
@@ -106,54 +132,56 @@ class RequestTelemetry:
             out.append(PrometheusSink(cfg.prometheus))
         return out
 
+    def _add_run_folder(self, run_dir: Path) -> None:
+        from collectors.sinks.file import FileSink
+
+        folder = run_dir / POINTS_DIR
+        agg = FileSink(FileSinkConfig(path=folder / INTERVALS_FILE))
+        agg.name = RUN_FOLDER_SINK
+        self.sinks.append(agg)
+        if self._writes_raw:
+            raw = FileSink(FileSinkConfig(path=folder / REQUESTS_FILE))
+            raw.name = RUN_FOLDER_SINK
+            self._run_folder_raw = raw
+
     # ---- the request path ------------------------------------------------------------------
     def on_record(self, rec: RequestRecord) -> None:
-        """One finished request: counted, and (sampled) written as a raw point.  Never raises."""
+        """One finished request: (sampled) written as a raw point.  O(1); never raises."""
+        if not self._writes_raw or not self._raw_sinks:
+            return
         try:
             self._records += 1
-            self._counters.add(rec, self._slo)
-            if self._writes_raw:
-                point = self._requests.point(rec)
-                if point is not None:
-                    batch = [point]
-                    for sink in self.sinks:
-                        if sink.name != "prometheus":
-                            sink.write(batch)
+            point = self._requests.point(rec)
+            if point is not None:
+                batch = [point]
+                for sink in self._raw_sinks:
+                    sink.write(batch)
         except Exception:
             self._record_errors += 1
             if self._record_errors == 1:
                 log.exception("telemetry: a request record could not be processed (counted, logged once)")
 
-    def take_counters(self) -> dict[str, list[float]]:
-        """This process's request counters since the last call (for shipping to the master)."""
-        return self._counters.encode_and_reset()
-
     # ---- the master's interval ---------------------------------------------------------------
-    def on_interval(self, merged: HistogramSet, counters: Counters | None = None,
-                    now_s: float | None = None) -> None:
-        """Write the interval's aggregates from the merged histograms (this interval only) and the
-        merged counters (an :class:`IntervalCounters`, or the dict ``take_counters`` returned, or
-        None: this process's own counters — standalone use)."""
+    def on_interval(self, merged: HistogramSet, counters: Counters, now_s: float | None = None) -> float:
+        """Write the interval's aggregates from *this interval's* merged histograms and counters.
+
+        Returns the seconds spent (reported as ``aggregate_s`` in the health point).
+        """
+        t_start = time.perf_counter()
         try:
             now = self._clock() if now_s is None else now_s
             interval_s = (now - self._last_interval_s) if self._last_interval_s is not None \
                 else self.config.aggregate_interval_s
             self._last_interval_s = now
-            if counters is None:
-                c = IntervalCounters()
-                c.merge_encoded(self._counters.encode_and_reset())
-            elif isinstance(counters, IntervalCounters):
-                c = counters
-            else:
-                c = IntervalCounters()
-                c.merge_encoded(counters)
             self._last_lag = HealthSample.lag_from(merged.combined(schema.M_SCHEDULE_LAG))
             now_ns = int(now * 1e9)
-            points = self._aggregates.points(merged, c, interval_s=interval_s, now_ns=now_ns)
+            points = self._aggregates.points(merged, counters, interval_s=interval_s, now_ns=now_ns)
             points += self._accounting_points(now_ns)
             self._write_all(points)
+            self.intervals += 1
         except Exception:
             log.exception("telemetry: interval aggregates failed")
+        return time.perf_counter() - t_start
 
     def on_health(
         self,
@@ -166,6 +194,9 @@ class RequestTelemetry:
         now_s: float | None = None,
         schedule_lag: tuple[float, float, float] | None = None,
         worker: str | None = None,
+        generator_faults: int = 0,
+        aggregate_s: float = 0.0,
+        loop_stall_max_s: float = 0.0,
     ) -> bool:
         """Write one ``loadgen_health`` point; True when the interval is invalid (generator-bound).
 
@@ -178,6 +209,7 @@ class RequestTelemetry:
                 interval_s=interval_s if interval_s is not None else self.config.aggregate_interval_s,
                 inflight=inflight, dropped_arrivals=dropped_arrivals, workers_connected=workers_connected,
                 cpu_percent=cpu_percent, lag_p50_s=p50, lag_p99_s=p99, lag_max_s=mx,
+                generator_faults=generator_faults, aggregate_s=aggregate_s, loop_stall_max_s=loop_stall_max_s,
             )
             tags = dict(self._own_tags)
             if worker is not None:
@@ -191,11 +223,20 @@ class RequestTelemetry:
             log.exception("telemetry: health point failed")
             return False
 
+    def write_points(self, points: list[Point]) -> None:
+        """Points of the run's other collectors (server scrape, live SLO and run events): every sink
+        (Prometheus keeps only what it exposes: the live SLO counters, run phase, server queue)."""
+        try:
+            for sink in self.sinks:
+                sink.write(points)
+        except Exception:
+            log.exception("telemetry: writing collector points failed")
+
     # ---- accounting and shutdown -------------------------------------------------------------
     def _accounting_points(self, now_ns: int) -> list[Point]:
         out = []
         for sink in self.sinks:
-            if sink.name == "prometheus":
+            if sink.name in ("prometheus", RUN_FOLDER_SINK):
                 continue
             tags = dict(self._own_tags)
             tags[schema.T_SINK.name] = sink.name
@@ -203,7 +244,7 @@ class RequestTelemetry:
         return out
 
     def write_accounting(self, now_s: float | None = None) -> None:
-        """Write the ``telemetry_sink`` points now (workers call this every interval)."""
+        """Write the ``telemetry_sink`` points now (the master's interval does it itself)."""
         now = self._clock() if now_s is None else now_s
         self._write_all(self._accounting_points(int(now * 1e9)))
 
@@ -214,26 +255,33 @@ class RequestTelemetry:
     @property
     def stop_requested(self) -> bool:
         """True when a sink asked the run to stop (InfluxDB spool full with on_spool_full=stop_run)."""
-        return any(getattr(s, "stop_requested", None) is not None and s.stop_requested.is_set()  # type: ignore[attr-defined]
-                   for s in self.sinks)
+        for s in self.sinks:
+            evt = getattr(s, "stop_requested", None)
+            if evt is not None and evt.is_set():
+                return True
+        return False
 
     def stats(self) -> dict[str, SinkStats]:
-        return {s.name: s.stats() for s in self.sinks}
+        return {s.name: s.stats() for s in self.sinks if s.name != RUN_FOLDER_SINK}
 
-    def close(self, timeout_s: float = 10.0) -> dict[str, object]:
+    def close(self, timeout_s: float | None = None) -> dict[str, object]:
         """Drain every sink within ``timeout_s`` in total; the accounting summary (JSON-safe)."""
         if not self._closed:
             self._closed = True
             try:
-                self.write_accounting()
+                if self._configured:
+                    self.write_accounting()
             except Exception:
                 log.exception("telemetry: final accounting point failed")
-        end = time.monotonic() + timeout_s
+        budget = self.close_timeout_s if timeout_s is None else timeout_s
+        end = time.monotonic() + budget
         finals: dict[str, object] = {}
-        for sink in self.sinks:
+        closing = list(self.sinks) + ([self._run_folder_raw] if self._run_folder_raw is not None else [])
+        for sink in closing:
             try:
                 st = sink.close(max(0.1, end - time.monotonic()))
-                finals[sink.name] = st.as_dict()
+                if sink.name != RUN_FOLDER_SINK:
+                    finals[sink.name] = st.as_dict()
             except Exception:
                 log.exception("telemetry: closing sink %s failed", sink.name)
         spool_dir = next((str(getattr(s, "spool_dir", "")) for s in self.sinks if s.name == "influxdb"), None)
@@ -241,10 +289,11 @@ class RequestTelemetry:
             "records": self._records,
             "raw_points_sampled_out": self._requests.sampled_out,
             "record_errors": self._record_errors,
+            "intervals": self.intervals,
             "invalid_intervals": self.invalid_intervals,
             "sinks": finals,
             "spool_dir": spool_dir,
         }
 
 
-__all__ = ["Counters", "RequestTelemetry"]
+__all__ = ["INTERVALS_FILE", "POINTS_DIR", "REQUESTS_FILE", "RUN_FOLDER_SINK", "RequestTelemetry"]

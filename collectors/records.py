@@ -29,6 +29,7 @@ class ErrorClass(StrEnum):
     TRUNCATED = "truncated"  # stream ended without ``data: [DONE]``
     MALFORMED = "malformed_chunk"
     CANCELLED = "cancelled"  # still in flight when the run stopped and was cancelled
+    GENERATOR = "generator_fault"  # an exception inside the load generator: ours, not the target's
 
 
 _NS = 1e-9
@@ -49,7 +50,8 @@ class RequestRecord:
     first_reasoning_ns: int | None = None  # first chunk with non-empty reasoning content
     token_ns: list[int] = field(default_factory=list)  # arrival of every content-bearing chunk
     end_ns: int | None = None  # response complete ([DONE] / body end) or failure time
-    prompt_tokens: int | None = None
+    prompt_tokens: int | None = None  # usage.prompt_tokens when the server sent it
+    planned_prompt_tokens: int | None = None  # the prompt length the plan asked for (fallback)
     output_tokens: int | None = None
     tokens_from_usage: bool = False  # False: output_tokens counted from content chunks (fallback)
     finish_reason: str | None = None
@@ -114,6 +116,13 @@ class RequestRecord:
         if self.output_tokens is not None:
             return self.output_tokens
         return len(self.token_ns)
+
+    @property
+    def n_prompt_tokens(self) -> int:
+        """Prompt tokens: ``usage.prompt_tokens`` when the server sent it, else the planned count."""
+        if self.prompt_tokens is not None:
+            return self.prompt_tokens
+        return self.planned_prompt_tokens or 0
 
     @property
     def tpot_s(self) -> float | None:

@@ -172,15 +172,15 @@ LATENCY = Measurement(
 
 # Interval throughput / goodput (master).
 F_INTERVAL = Field("interval_s", "s", "length of the interval the counts cover")
-F_REQUESTS = Field("requests", "1", "requests finished in the interval (ok + errors)")
+F_REQUESTS = Field("requests", "1", "requests finished in the interval (ok + errors + cancelled + generator faults)")
 F_OK_REQUESTS = Field("ok_requests", "1", "requests finished without error")
-F_ERRORS = Field("errors", "1", "requests finished with an error")
-F_GOOD = Field("good_requests", "1", "ok requests meeting every given SLO threshold (ttft, tpot, e2e)")
+F_ERRORS = Field("errors", "1", "requests the target failed (cancelled and generator faults excluded)")
+F_GOOD = Field("good_requests", "1", "ok requests meeting every per-request threshold the SLO implies (docs/metrics.md)")
 F_REQ_RATE = Field("req_per_s", "1/s", "requests / interval_s")
-F_OUT_TOK = Field("output_tokens", "tokens", "output tokens of the interval's requests")
+F_OUT_TOK = Field("output_tokens", "tokens", "output tokens of the interval's ok requests (usage, else content chunks)")
 F_OUT_TOK_RATE = Field("output_tokens_per_s", "tokens/s", "output_tokens / interval_s")
-F_PROMPT_TOK = Field("prompt_tokens", "tokens", "prompt tokens of the interval's requests")
-F_GOODPUT = Field("goodput_req_per_s", "1/s", "good_requests / interval_s (= req_per_s of ok when no SLO)")
+F_PROMPT_TOK = Field("prompt_tokens", "tokens", "prompt tokens of the interval's ok requests (usage, else the planned count)")
+F_GOODPUT = Field("goodput_req_per_s", "1/s", "good_requests / interval_s (= ok requests / interval_s when no SLO)")
 F_BAD_FRACTION = Field("bad_fraction", "ratio", "1 - good/requests (errors count as bad); 0 when no requests")
 THROUGHPUT = Measurement(
     "llm_throughput",
@@ -209,14 +209,20 @@ F_CPU = Field("cpu_percent", "%", "highest worker CPU use in the interval (100 =
 F_LAG_BOUND = Field("lag_exceeded", "0/1", "1 when schedule_lag_p99_s exceeded its limit")
 F_CPU_BOUND = Field("cpu_exceeded", "0/1", "1 when cpu_percent exceeded its limit")
 F_DROP_BOUND = Field("drops_exceeded", "0/1", "1 when dropped_arrivals > 0 (target behind; not invalid)")
-F_INVALID = Field("invalid", "0/1", "1 when the generator was the bottleneck in this interval")
+F_GENERATOR_FAULTS = Field("generator_faults", "1", "requests that failed inside the load generator (a bug of ours)")
+F_AGGREGATE_S = Field("aggregate_s", "s", "time the master spent building this interval's points")
+F_STALL_MAX = Field("loop_stall_max_s", "s", "longest event-loop stall of the master/local process in the interval")
+F_INVALID = Field(
+    "invalid", "0/1", "1 when the generator was the bottleneck in this interval (lag, CPU or a generator fault)",
+)
 HEALTH = Measurement(
     "loadgen_health",
-    "load-generator health per interval; invalid = lag_exceeded or cpu_exceeded",
+    "load-generator health per interval; invalid = lag_exceeded or cpu_exceeded or generator_faults > 0",
     (*_RUN, T_WORKER, T_ROLE),
     (
         F_INTERVAL, F_LAG_P50, F_LAG_P99, F_LAG_MAX, F_INFLIGHT, F_DROPPED_ARRIVALS, F_WORKERS,
-        F_CPU, F_LAG_BOUND, F_CPU_BOUND, F_DROP_BOUND, F_INVALID,
+        F_CPU, F_LAG_BOUND, F_CPU_BOUND, F_DROP_BOUND, F_GENERATOR_FAULTS, F_AGGREGATE_S, F_STALL_MAX,
+        F_INVALID,
     ),
 )
 
@@ -249,6 +255,92 @@ SINK = Measurement(
     ),
 )
 REQUEST_MEASUREMENTS: tuple[Measurement, ...] = (REQUEST, LATENCY, THROUGHPUT, ERRORS, HEALTH, SINK)
+
+# SLO state and run events (master): annotation regions and rolling-window SLO evaluation.
+T_EVENT = Tag("event", "run event kind: phase | violation | recovery | drift")
+T_OBJECTIVE = Tag("objective", "SLO objective id, e.g. ttft_p99, e2e_p90, error_rate (empty for phase events)")
+T_SLO_WINDOW = Tag("slo_window", "rolling SLO evaluation window, e.g. 1m, 5m (scenario slo.live.windows)")
+EVENT_PHASE = "phase"
+EVENT_VIOLATION = "violation"
+EVENT_RECOVERY = "recovery"
+EVENT_DRIFT = "drift"
+EVENT_KINDS: tuple[str, ...] = (EVENT_DRIFT, EVENT_PHASE, EVENT_RECOVERY, EVENT_VIOLATION)
+SLO_TAGS: tuple[Tag, ...] = (T_EVENT, T_OBJECTIVE, T_SLO_WINDOW)
+EF_END_MS = Field("end_ms", "ms (Unix)", "region end, Unix epoch milliseconds (Grafana annotation timeEnd)")
+EF_DURATION = Field("duration_s", "s", "region length: end - start")
+EF_VALUE = Field(
+    "value", "objective unit",
+    "violation: peak value over the region (seconds for latency, ratio for error rate); recovery: seconds",
+)
+EF_THRESHOLD = Field("threshold", "objective unit", "the objective's threshold (seconds for latency, ratio for error rate)")
+RUN_EVENT = Measurement(
+    "run_event",
+    "annotation regions (master): time = region start; a phase when it ends, a violation when it ends "
+    "(an open one at run end), a burst recovery when it is known",
+    (*_RUN, T_PHASE, T_EVENT, T_OBJECTIVE),
+    (EF_END_MS, EF_DURATION, EF_VALUE, EF_THRESHOLD),
+)
+SF_SLO_VALUE = Field(
+    "value", "objective unit", "the objective's metric over the window (seconds for latency percentiles, ratio for error rate)",
+)
+SF_SLO_THRESHOLD = Field("threshold", "objective unit", "the objective's threshold")
+SF_SLO_BAD_FRACTION = Field(
+    "bad_fraction", "ratio", "requests above the per-request threshold (errors for error_rate) / requests in window",
+)
+SF_SLO_BURN_RATE = Field("burn_rate", "1", "bad_fraction / error budget (p99 -> budget 0.01; error_rate -> the threshold)")
+SF_SLO_VIOLATING = Field("violating", "0/1", "1 when value > threshold over the window")
+SF_SLO_REQUESTS = Field("requests", "1", "requests (values, for latency metrics) in the window")
+SLO = Measurement(
+    "llm_slo",
+    "rolling SLO state per objective x phase x slo_window, every aggregate_interval_s (master; judged intervals only)",
+    (*_RUN, T_PHASE, T_OBJECTIVE, T_SLO_WINDOW),
+    (SF_SLO_VALUE, SF_SLO_THRESHOLD, SF_SLO_BAD_FRACTION, SF_SLO_BURN_RATE, SF_SLO_VIOLATING, SF_SLO_REQUESTS),
+)
+SF_SLO_GOOD = Field("good", "1", "requests at or below the per-request threshold (error_rate: ok requests)")
+SF_SLO_COUNTED = Field("requests", "1", "requests counted for the objective in the interval (latency: values recorded)")
+SF_SLO_BUDGET = Field("budget", "ratio", "the objective's error budget: 1 - percentile/100 (error_rate: max_error_rate)")
+SLO_COUNT = Measurement(
+    "llm_slo_count",
+    "good/total per objective x phase x class in each judged interval (master): burn rates over any window "
+    "are sum(requests - good) / sum(requests) / budget",
+    (*_RUN, T_PHASE, T_CLASS, T_OBJECTIVE),
+    (SF_SLO_GOOD, SF_SLO_COUNTED, SF_SLO_BUDGET),
+)
+PF_ARRIVALS_DUE = Field("arrivals_due", "1", "arrivals the plan schedules in the interval (rate x time; closed loop: 0)")
+PF_ELAPSED = Field("elapsed_s", "s", "plan offset at the end of the interval (seconds since t0)")
+PF_JUDGED = Field("judged", "0/1", "1 when the interval counts for the SLO (judged phase, generator valid)")
+RUN_PROGRESS = Measurement(
+    "run_progress",
+    "one point per aggregate interval (master); phase = the plan's phase at the interval's end",
+    (*_RUN, T_PHASE),
+    (PF_ARRIVALS_DUE, PF_ELAPSED, PF_JUDGED),
+)
+SLO_MEASUREMENTS: tuple[Measurement, ...] = (RUN_EVENT, SLO, SLO_COUNT, RUN_PROGRESS)
+
+# ---- Prometheus metric names (the master's live /metrics; alert rules read these) -------------
+# prometheus_client appends `_total` to counters on exposition; the *_TOTAL names are as scraped.
+PROM_REQUESTS = "inferload_requests"  # counter {phase, class, status}
+PROM_LATENCY = "inferload_latency_seconds"  # gauge {metric, phase, class, quantile}
+PROM_INFLIGHT = "inferload_inflight"
+PROM_DROPPED_ARRIVALS = "inferload_dropped_arrivals"  # counter
+PROM_LAG_P99 = "inferload_schedule_lag_p99_seconds"
+PROM_INVALID = "inferload_generator_invalid"
+PROM_TELEMETRY = "inferload_telemetry_points"  # gauge {sink, state}
+PROM_SLO_GOOD = "inferload_slo_good"  # counter {run_id, scenario, phase, class, objective}
+PROM_SLO_REQUESTS = "inferload_slo_requests"  # counter {run_id, scenario, phase, class, objective}
+PROM_SLO_BUDGET = "inferload_slo_error_budget"  # gauge {run_id, scenario, objective}
+PROM_RUN_INFO = "inferload_run_info"  # gauge 1 {run_id, scenario, phase}: the plan's current phase
+PROM_SLO_JUDGED = "inferload_slo_judged"  # gauge 0/1 {run_id, scenario}: the last interval was judged
+PROM_SLO_VIOLATING = "inferload_slo_violating"  # gauge {run_id, scenario, phase, objective, slo_window}
+PROM_SLO_VIOLATIONS = "inferload_slo_violations"  # counter {run_id, scenario, phase, objective}: ended
+PROM_ARRIVALS_DUE = "inferload_arrivals_due"  # counter {run_id, scenario, phase}: arrivals scheduled
+PROM_SERVER_WAITING = "inferload_server_waiting"  # gauge {host, model}: engine queue (llm_server.waiting)
+PROM_SLO_GOOD_TOTAL = PROM_SLO_GOOD + "_total"
+PROM_SLO_REQUESTS_TOTAL = PROM_SLO_REQUESTS + "_total"
+PROM_REQUESTS_TOTAL = PROM_REQUESTS + "_total"
+PROM_DROPPED_ARRIVALS_TOTAL = PROM_DROPPED_ARRIVALS + "_total"
+PROM_SLO_VIOLATIONS_TOTAL = PROM_SLO_VIOLATIONS + "_total"
+PROM_ARRIVALS_DUE_TOTAL = PROM_ARRIVALS_DUE + "_total"
 
 # ---- GPU measurements (GPU collector: NVML and dcgm-exporter sources) -----------------------
 # Field names are dcgm-exporter's, in DCGM units, so an NVML sample and a dcgm-exporter scrape
@@ -321,16 +413,23 @@ SF_SPEC_DECODE_ACCEPTANCE = Field(
 )
 SF_PROMPT_TOKENS = Field("prompt_tokens", "tokens", "prompt tokens processed in the interval (counter delta)")
 SF_GENERATION_TOKENS = Field("generation_tokens", "tokens", "tokens generated in the interval (counter delta)")
+SF_TOKENS_PER_STEP = Field(
+    "tokens_per_step", "tokens", "mean tokens per engine step in the interval (vLLM Δiteration_tokens sum/count)",
+)
+SF_SEQS_PER_STEP = Field(
+    "seqs_per_step", "1", "mean sequences per engine step in the interval (llama.cpp busy slots per decode)",
+)
 SF_INTERVAL = Field("interval_s", "s", "time since the previous scrape (the window of the deltas)")
 SF_SCRAPE = Field("scrape_s", "s", "how long the /metrics request took")
 SF_RESETS = Field("resets", "1", "series that went down in the interval (server restart): new value taken as delta")
 SERVER_GAUGE_FIELDS: tuple[Field, ...] = (
     SF_RUNNING, SF_WAITING, SF_KV_CACHE_USAGE, SF_PREFIX_CACHE_HIT_RATE, SF_PREEMPTIONS,
-    SF_SPEC_DECODE_ACCEPTANCE, SF_PROMPT_TOKENS, SF_GENERATION_TOKENS,
+    SF_SPEC_DECODE_ACCEPTANCE, SF_PROMPT_TOKENS, SF_GENERATION_TOKENS, SF_TOKENS_PER_STEP, SF_SEQS_PER_STEP,
 )
 SERVER = Measurement(
     "llm_server",
-    "one point per scrape (default 5 s): gauges as read, counters as deltas since the previous scrape",
+    "one point per scrape (default 5 s; 1 s during inferload run): gauges as read, counters as deltas "
+    "since the previous scrape",
     (T_HOST, T_SERVER, T_MODEL, T_RUN_ID),
     (*SERVER_GAUGE_FIELDS, SF_INTERVAL, SF_SCRAPE, SF_RESETS),
 )
@@ -369,8 +468,10 @@ COLLECTOR = Measurement(
 SERVER_MEASUREMENTS: tuple[Measurement, ...] = (SERVER, SERVER_LATENCY, SERVER_LATENCY_BUCKET, COLLECTOR)
 
 # ---- registries ----------------------------------------------------------------------------
-TAGS: tuple[Tag, ...] = (*REQUEST_TAGS, *GPU_TAGS, *SERVER_TAGS)
-MEASUREMENTS: tuple[Measurement, ...] = (*REQUEST_MEASUREMENTS, *GPU_MEASUREMENTS, *SERVER_MEASUREMENTS)
+TAGS: tuple[Tag, ...] = (*REQUEST_TAGS, *SLO_TAGS, *GPU_TAGS, *SERVER_TAGS)
+MEASUREMENTS: tuple[Measurement, ...] = (
+    *REQUEST_MEASUREMENTS, *SLO_MEASUREMENTS, *GPU_MEASUREMENTS, *SERVER_MEASUREMENTS,
+)
 
 
 def run_tags(*, run_id: str, scenario: str, endpoint: str = "", model: str = "", worker: str = "") -> dict[str, str]:
@@ -398,8 +499,18 @@ __all__ = [
     "COLLECTOR",
     "COLLECTOR_NAMES",
     "DROP_REASONS",
+    "EF_DURATION",
+    "EF_END_MS",
+    "EF_THRESHOLD",
+    "EF_VALUE",
     "ERRORS",
     "ERROR_OK",
+    "EVENT_DRIFT",
+    "EVENT_KINDS",
+    "EVENT_PHASE",
+    "EVENT_RECOVERY",
+    "EVENT_VIOLATION",
+    "F_AGGREGATE_S",
     "F_BAD_FRACTION",
     "F_CLIENT_OVERHEAD",
     "F_COUNT",
@@ -418,6 +529,7 @@ __all__ = [
     "F_E2E_SCHED",
     "F_ERRORS",
     "F_GENERATED",
+    "F_GENERATOR_FAULTS",
     "F_GOOD",
     "F_GOODPUT",
     "F_IDX",
@@ -465,6 +577,7 @@ __all__ = [
     "F_SERVER_TTFT",
     "F_SERVER_VALIDATION",
     "F_SPOOL_BYTES",
+    "F_STALL_MAX",
     "F_STATUS",
     "F_TPOT",
     "F_TTFRT",
@@ -514,10 +627,37 @@ __all__ = [
     "M_TTFRT",
     "M_TTFT",
     "M_TTFT_SCHED",
+    "PF_ARRIVALS_DUE",
+    "PF_ELAPSED",
+    "PF_JUDGED",
+    "PROM_ARRIVALS_DUE",
+    "PROM_ARRIVALS_DUE_TOTAL",
+    "PROM_DROPPED_ARRIVALS",
+    "PROM_DROPPED_ARRIVALS_TOTAL",
+    "PROM_INFLIGHT",
+    "PROM_INVALID",
+    "PROM_LAG_P99",
+    "PROM_LATENCY",
+    "PROM_REQUESTS",
+    "PROM_REQUESTS_TOTAL",
+    "PROM_RUN_INFO",
+    "PROM_SERVER_WAITING",
+    "PROM_SLO_BUDGET",
+    "PROM_SLO_GOOD",
+    "PROM_SLO_GOOD_TOTAL",
+    "PROM_SLO_JUDGED",
+    "PROM_SLO_REQUESTS",
+    "PROM_SLO_REQUESTS_TOTAL",
+    "PROM_SLO_VIOLATING",
+    "PROM_SLO_VIOLATIONS",
+    "PROM_SLO_VIOLATIONS_TOTAL",
+    "PROM_TELEMETRY",
     "REQUEST",
     "REQUEST_MEASUREMENTS",
     "REQUEST_TAGS",
     "ROLES",
+    "RUN_EVENT",
+    "RUN_PROGRESS",
     "SC_DECODE",
     "SC_E2E",
     "SC_INFERENCE",
@@ -549,10 +689,25 @@ __all__ = [
     "SF_RESETS",
     "SF_RUNNING",
     "SF_SCRAPE",
+    "SF_SEQS_PER_STEP",
+    "SF_SLO_BAD_FRACTION",
+    "SF_SLO_BUDGET",
+    "SF_SLO_BURN_RATE",
+    "SF_SLO_COUNTED",
+    "SF_SLO_GOOD",
+    "SF_SLO_REQUESTS",
+    "SF_SLO_THRESHOLD",
+    "SF_SLO_VALUE",
+    "SF_SLO_VIOLATING",
     "SF_SPEC_DECODE_ACCEPTANCE",
     "SF_SUM",
+    "SF_TOKENS_PER_STEP",
     "SF_WAITING",
     "SINK",
+    "SLO",
+    "SLO_COUNT",
+    "SLO_MEASUREMENTS",
+    "SLO_TAGS",
     "STATUS_CLASSES",
     "TAGS",
     "THROUGHPUT",
@@ -561,18 +716,21 @@ __all__ = [
     "T_COMPONENT",
     "T_ENDPOINT",
     "T_ERROR",
+    "T_EVENT",
     "T_GPU",
     "T_GPU_MODEL",
     "T_HOST",
     "T_LE",
     "T_METRIC",
     "T_MODEL",
+    "T_OBJECTIVE",
     "T_PHASE",
     "T_ROLE",
     "T_RUN_ID",
     "T_SCENARIO",
     "T_SERVER",
     "T_SINK",
+    "T_SLO_WINDOW",
     "T_SOURCE",
     "T_STATUS_CLASS",
     "T_UUID",

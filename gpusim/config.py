@@ -1,9 +1,11 @@
 """gpusim's configuration: the strict sim.yaml models, preset merging and loading.
 
 ``load_config(path, preset_name)`` starts from a named preset, merges the file over it and
-validates once from the root, so an error names ``file:line yaml.path: message``.  gpusim
-stands for someone else's server, so it has its own error class (:class:`SimConfigError`)
-rather than importing the project's.
+validates once from the root, so an error names ``file:line yaml.path: message``.  The file is
+read, and errors are worded, by the shared base (:mod:`userinput`: strict models, the YAML reader
+with line tracking and its size/depth/alias limits, the validation-error formatter), like a
+scenario.  gpusim stands for someone else's server: it imports the shared base, never
+``loadgen`` or ``collectors``.
 """
 
 from __future__ import annotations
@@ -11,18 +13,20 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import Field, ValidationError, model_validator
 
 from gpusim.presets import DEFAULT_PRESET, PRESETS, preset
+from userinput.errors import InputError
+from userinput.strict import StrictModel
+from userinput.validation import format_errors
+from userinput.yaml_source import LineMap, read_yaml_document
 
 
-class SimConfigError(Exception):
+class SimConfigError(InputError):
     """Bad gpusim input (config file, preset name, flag); the CLI prints it and exits 2."""
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+_Strict = StrictModel
 
 
 class EngineConfig(_Strict):
@@ -146,71 +150,34 @@ def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _node_line(root: yaml.Node | None, loc: tuple[int | str, ...]) -> int | None:
-    """1-based line of the YAML node at ``loc`` (or of its deepest existing parent)."""
-    node = root
-    line = node.start_mark.line + 1 if node is not None else None
-    for part in loc:
-        if isinstance(node, yaml.MappingNode):
-            nxt = next((v for k, v in node.value if getattr(k, "value", None) == part), None)
-            if nxt is None:
-                key = next((k for k, _ in node.value if getattr(k, "value", None) == part), None)
-                return key.start_mark.line + 1 if key is not None else line
-            node = nxt
-        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value):
-            node = node.value[part]
-        else:
-            return line
-        line = node.start_mark.line + 1
-    return line
-
-
-def _format_errors(err: ValidationError, source: str, root: yaml.Node | None) -> str:
-    lines = []
-    for e in err.errors():
-        loc = tuple(p for p in e["loc"] if not (isinstance(p, str) and p.startswith("function-after")))
-        path = ".".join(str(p) for p in loc) or "(root)"
-        line = _node_line(root, loc) if root is not None else None
-        where = f"{source}:{line}" if line is not None else source
-        lines.append(f"{where} {path}: {e['msg']}")
-    return "\n".join(lines)
-
-
 def build_config(data: dict[str, Any], preset_name: str | None = None, source: str = "<config>",
-                 root: yaml.Node | None = None) -> SimConfig:
+                 lines: LineMap | None = None) -> SimConfig:
     """Merge ``data`` over the preset (``preset_name``, else ``data['preset']``, else the default)."""
     name = preset_name or data.get("preset") or DEFAULT_PRESET
     if not isinstance(name, str) or name not in PRESETS:
-        raise SimConfigError(f"{source}: unknown preset {name!r} (known: {', '.join(sorted(PRESETS))})")
+        line = (lines or LineMap()).line_of(("preset",))
+        raise SimConfigError(f"{source}:{line} preset: unknown preset {name!r} (known: {', '.join(sorted(PRESETS))})")
     merged = _merge(preset(name), data)
     merged["preset"] = name
     try:
         return SimConfig.model_validate(merged)
     except ValidationError as err:
-        raise SimConfigError(_format_errors(err, source, root)) from None
+        raise SimConfigError(format_errors(err, source, merged, lines or LineMap(), SimConfig)) from None
 
 
 def load_config(path: str | Path | None = None, preset_name: str | None = None) -> SimConfig:
     """Load sim.yaml (optional) over a preset; raises :class:`SimConfigError` naming file and line."""
     if path is None:
         return build_config({}, preset_name)
-    p = Path(path)
     try:
-        text = p.read_text(encoding="utf-8")
-    except OSError as err:
-        raise SimConfigError(f"{p}: cannot read config: {err.strerror or err}") from None
-    try:
-        root = yaml.compose(text)
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        where = f"{p}:{mark.line + 1}" if mark is not None else str(p)
-        raise SimConfigError(f"{where}: invalid YAML: {getattr(err, 'problem', None) or err}") from None
+        data, lines = read_yaml_document(path, "gpusim config file")
+    except InputError as err:
+        raise SimConfigError(str(err)) from None
     if data is None:
         data = {}
     if not isinstance(data, dict):
-        raise SimConfigError(f"{p}:1: the top level must be a mapping")
-    return build_config(data, preset_name, str(p), root)
+        raise SimConfigError(f"{path}:1: the top level must be a mapping (engine:, gpu:, faults:, ...)")
+    return build_config(data, preset_name, str(path), lines)
 
 
 __all__ = [

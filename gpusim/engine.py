@@ -143,6 +143,8 @@ class BatchingEngine(_EngineBase):
             self.step_end = None
         if self.running or self.waiting:
             self._plan(start)
+            if self.step_end is None and start < now:
+                self._plan(now)  # only requests that arrived after `start` wait: start them now
         return touched
 
     # -- internals ---------------------------------------------------------------------------
@@ -200,6 +202,11 @@ class BatchingEngine(_EngineBase):
         pool = self.pool
         while self.waiting and not preempted and len(running) < cfg.max_num_seqs and budget > 0:
             seq = self.waiting[0]
+            if seq.arrival > start:
+                # a late driver starts this step back-to-back in the past (within max_lag): a
+                # request that arrived after the step began joins the next one, so no token ever
+                # precedes its request's arrival (negative latencies made /metrics sums go down)
+                break
             held = pool.match_prefix(seq.hashes, seq.prompt_tokens)
             seq.held = held
             seq.computed = len(held) * cfg.block_size

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
+from gpusim.config import EngineConfig
 from gpusim.engine import Engine, Seq
 
 TTFT_BUCKETS = (0.001, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5,
@@ -18,6 +19,7 @@ ITL_BUCKETS = (0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.75, 1.
                20.0, 40.0, 80.0)
 REQUEST_LATENCY_BUCKETS = (0.3, 0.5, 0.8, 1.0, 1.5, 2.0, 2.5, 5.0, 10.0, 15.0, 20.0, 30.0, 40.0, 50.0,
                            60.0, 120.0, 240.0, 480.0, 960.0, 1920.0, 7680.0)
+ITERATION_TOKENS_BUCKETS = (1, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096, 8192, 16384)
 LATENESS_BUCKETS = (0.0001, 0.0005, 0.001, 0.0015, 0.002, 0.003, 0.005, 0.01, 0.02, 0.05, 0.1)
 FINISH_REASONS = ("stop", "length", "abort")
 FAULTS = ("http_429", "http_500", "http_503", "reset_mid_stream", "no_done", "stall", "malformed_sse",
@@ -72,6 +74,10 @@ class VllmMetrics:
                             "Histogram of time spent in PREFILL phase for request.", REQUEST_LATENCY_BUCKETS).labels(*lv)
         self.decode = hist("vllm:request_decode_time_seconds",
                            "Histogram of time spent in DECODE phase for request.", REQUEST_LATENCY_BUCKETS).labels(*lv)
+        self.iteration_tokens = hist("vllm:iteration_tokens_total", "Histogram of number of tokens per engine_step.",
+                                     ITERATION_TOKENS_BUCKETS).labels(*lv)
+        self._cache_info = Gauge("vllm:cache_config_info", "Information of the LLMEngine CacheConfig",
+                                 ["block_size", "enable_prefix_caching", "engine", "num_gpu_blocks"], registry=r)
         faults = Counter("gpusim_faults_injected", "Faults injected by gpusim, by kind.", ["fault"], registry=r)
         self.faults = {f: faults.labels(f) for f in FAULTS}
         self.lateness = Histogram("gpusim_step_lateness_seconds",
@@ -87,6 +93,15 @@ class VllmMetrics:
         self._seen_hits = 0
         self._seen_preempt = 0
         self._seen_steps = 0
+
+    def set_cache_config(self, cfg: EngineConfig) -> None:
+        """``vllm:cache_config_info``: the KV-cache configuration as labels of a gauge set to 1."""
+        self._cache_info.labels(str(cfg.block_size), str(cfg.enable_prefix_caching).lower(), "0",
+                                str(cfg.num_gpu_blocks)).set(1.0)
+
+    def on_step(self, tokens: int) -> None:
+        """One engine step computed ``tokens`` tokens (prefill chunk tokens + one per decoding sequence)."""
+        self.iteration_tokens.observe(tokens)
 
     def on_tokens(self, seq: Seq, first_new: int) -> None:
         """Tokens ``first_new..output-1`` of ``seq`` were just emitted."""
@@ -134,4 +149,4 @@ class VllmMetrics:
         return generate_latest(self.registry)
 
 
-__all__ = ["FAULTS", "ITL_BUCKETS", "REQUEST_LATENCY_BUCKETS", "TTFT_BUCKETS", "VllmMetrics"]
+__all__ = ["FAULTS", "ITERATION_TOKENS_BUCKETS", "ITL_BUCKETS", "REQUEST_LATENCY_BUCKETS", "TTFT_BUCKETS", "VllmMetrics"]

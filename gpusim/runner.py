@@ -134,8 +134,11 @@ class Runner:
             if planned is not None and now >= planned:
                 lateness.observe((now - planned) / clock.scale)
             direct: list[tuple[Callable[[Seq], Awaitable[None]], Seq]] = []
+            steps, in_flight = engine.steps, getattr(engine, "last_step", None)
             for seq in engine.advance(now):
                 self._report(seq, direct)
+            if in_flight is not None and engine.steps > steps:
+                self.metrics.on_step(in_flight[2] + in_flight[3])  # prefill tokens + decoding seqs
             for write, seq in direct:  # the step's chunks, back to back, without task switches
                 await write(seq)
             wake = engine.next_wakeup()

@@ -24,6 +24,7 @@ from gpusim.dcgm import DcgmExporter
 from gpusim.engine import DONE, Seq, make_engine
 from gpusim.faults import FaultDraw, FaultInjector
 from gpusim.gpu import GpuModel
+from gpusim.info import server_info_doc, version_doc
 from gpusim.lengths import block_hashes, natural_output_len, output_target, token_count
 from gpusim.metrics import VllmMetrics
 from gpusim.protocol import (
@@ -61,6 +62,7 @@ class SimServer:
         self.gpu = GpuModel(cfg.gpu)
         self.engine = make_engine(cfg.engine, self.gpu)
         self.metrics = VllmMetrics(cfg.model)
+        self.metrics.set_cache_config(cfg.engine)
         self.runner = Runner(self.engine, self.clock, self.metrics, self._finished)
         self.faults = FaultInjector(cfg.faults, cfg.seed)
         self.dcgm = DcgmExporter(self.gpu, self.runner.sync_gpu)
@@ -78,6 +80,8 @@ class SimServer:
         app.router.add_post("/v1/embeddings", self.embeddings)
         app.router.add_get("/v1/models", self.models)
         app.router.add_get("/health", self.health)
+        app.router.add_get("/version", self.version)
+        app.router.add_get("/server_info", self.server_info)
         app.router.add_get("/metrics", self.prometheus)
         app.router.add_get("/dcgm/metrics", self.dcgm_metrics)
         app.router.add_get("/admin/faults", self.get_faults)
@@ -319,6 +323,13 @@ class SimServer:
 
     async def health(self, request: web.Request) -> web.StreamResponse:
         return web.Response(status=200)
+
+    async def version(self, request: web.Request) -> web.StreamResponse:
+        return web.json_response(version_doc())
+
+    async def server_info(self, request: web.Request) -> web.StreamResponse:
+        """vLLM's development-mode config endpoint, answered with gpusim's own configuration."""
+        return web.json_response(server_info_doc(self.cfg, request.query.get("config_format", "text")))
 
     async def prometheus(self, request: web.Request) -> web.StreamResponse:
         self.runner.sync_gpu()

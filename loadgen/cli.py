@@ -22,7 +22,11 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "plan": ("loadgen.commands.plan", "show expected requests per phase and first arrivals; sends nothing"),
     "quickstart": ("loadgen.commands.quickstart", "start gpusim and run the quickstart scenario against it"),
     "sim": ("gpusim.cli", "start gpusim, the simulated GPU inference endpoint"),
+    "deploy-env": ("loadgen.commands.deploy_env", "write the .env docker-compose.yml needs (random secrets, mode 600)"),
     "collect": ("collectors.cli", "run a collector alone: `collect gpu` or `collect server --url URL`"),
+    "dashboards": ("loadgen.commands.dashboards", "export Grafana dashboards/provisioning, or push them to a Grafana"),
+    "report": ("loadgen.commands.report", "write a self-contained HTML report (and PNG figures) of a run folder"),
+    "compare": ("loadgen.commands.compare", "compare run folders: per-phase changes, significance, regressions"),
 }
 
 USAGE = "usage: inferload <command> [options]   (inferload <command> --help for details)"

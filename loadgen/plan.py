@@ -1,9 +1,9 @@
 """The plan: a scenario's phases on one timeline and its single seeded global arrival sequence.
 
-Phases run back to back from offset 0.  Arrival times of phase ``i`` come from
-``SeedSequence(seed, spawn_key=(0, i))``, so phases are independent and reproducible; the
-traffic class, prompt/output lengths and dataset row of arrival ``idx`` come from a separate
-stream, ``SeedSequence(seed, spawn_key=(1, idx // 4096))``, so they depend on ``idx`` only.
+Phases run back to back from offset 0.  Arrival times of phase ``i`` come from the seed stream
+``ARRIVAL_TIMES`` at ``i``, so phases are independent and reproducible; the traffic class,
+prompt/output lengths and dataset row of arrival ``idx`` come from a separate stream,
+``REQUEST_ATTRIBUTES`` at ``idx // 4096``, so they depend on ``idx`` only (:mod:`loadgen.seeds`).
 Every worker walks the same global sequence and keeps ``idx % n_slots == slot``: the union over
 slots is exactly the declared process, whatever the worker count.
 """
@@ -19,10 +19,10 @@ import numpy as np
 
 from loadgen.arrivals import ArrivalProcess, make_process
 from loadgen.config import Scenario
+from loadgen.dataset import load_dataset
+from loadgen.seeds import ARRIVAL_TIMES, REQUEST_ATTRIBUTES, stream_rng
 
 _BLOCK = 4096
-_TIMES_STREAM = 0
-_ATTRS_STREAM = 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,7 +76,7 @@ class _Attributes:
         self.r: list[int] = []
 
     def _fill(self, block: int) -> None:
-        rng = np.random.default_rng(np.random.SeedSequence(self.seed, spawn_key=(_ATTRS_STREAM, block)))
+        rng = stream_rng(self.seed, REQUEST_ATTRIBUTES, block)
         u = rng.random(_BLOCK)
         cls = np.minimum(np.searchsorted(self.cum, u, side="right"), len(self.names) - 1)
         cols = np.arange(_BLOCK)
@@ -97,10 +97,10 @@ class Plan:
     """Phases, expected counts and the seeded global arrival sequence of a scenario."""
 
     def __init__(self, scenario: Scenario, dataset_rows: int | None = None) -> None:
+        """``dataset_rows``: the dataset's prompt count when the caller has read it already
+        (:attr:`loadgen.workload.Workload.dataset_rows`); else the dataset is read here to count."""
         self.scenario = scenario
         if scenario.workload.dataset is not None and dataset_rows is None:
-            from loadgen.workload import load_dataset
-
             dataset_rows = len(load_dataset(scenario.workload.dataset))
         self.dataset_rows = dataset_rows
         self._processes: list[ArrivalProcess] = []
@@ -134,9 +134,7 @@ class Plan:
         return self.phases[min(max(i, 0), len(self.phases) - 1)]
 
     def phase_rng(self, phase_index: int) -> np.random.Generator:
-        return np.random.default_rng(
-            np.random.SeedSequence(self.scenario.seed, spawn_key=(_TIMES_STREAM, phase_index))
-        )
+        return stream_rng(self.scenario.seed, ARRIVAL_TIMES, phase_index)
 
     def arrivals(self, slot: int = 0, n_slots: int = 1, start_after_s: float | None = None) -> Iterator[Arrival]:
         """Arrivals with ``idx % n_slots == slot`` (and ``offset_s > start_after_s`` if given), in

@@ -19,17 +19,22 @@ from rich.console import Console
 from rich.table import Table
 
 from collectors import schema
-from collectors.histograms import PERCENTILES, HistogramSet, new_histogram, summarize
-from loadgen.recorder import (
+from collectors.counters import (
     C_CANCELLED,
     C_DROPPED,
+    C_GENERATOR_FAULT,
     C_GOOD,
     C_LOST_IN_GAP,
     C_OK,
     C_OUTPUT_TOKENS,
+    C_PROMPT_TOKENS,
     C_REQUESTS,
     Counters,
 )
+from collectors.histograms import PERCENTILES, HistogramSet, new_histogram, summarize
+from loadgen.reporting.ci import DEFAULT_CONFIDENCE, add_cis
+from loadgen.reporting.terminal import latency_cell, latency_legend, objective_value
+from loadgen.server_report import UNKNOWN_SERVER, phase_readings, render_server
 from loadgen.slo import ExitDecision, RunHealth, SloVerdict
 
 SUMMARY_SCHEMA = "inferload.summary/1"
@@ -72,9 +77,14 @@ def _pkey(p: float) -> str:
 
 
 def latency_block(
-    hs: HistogramSet, metric: str, phases: Sequence[str], cls: str | None = None
-) -> dict[str, float]:
-    """count, mean, min, max and percentiles (ms) of ``metric`` merged over ``phases`` (one class or all)."""
+    hs: HistogramSet, metric: str, phases: Sequence[str], cls: str | None = None,
+    confidence: float = DEFAULT_CONFIDENCE,
+) -> dict[str, Any]:
+    """count, mean, min, max and percentiles (ms) of ``metric`` merged over ``phases`` (one class or all).
+
+    Each percentile also gets its distribution-free interval (``pXX_ci_ms``) and the block lists
+    the percentiles with too few samples to bound (loadgen/reporting/ci.py).
+    """
     h = new_histogram()
     for phase in phases:
         h.add(hs.combined(metric, phase, cls))
@@ -86,10 +96,13 @@ def latency_block(
         out["max_ms"] = s["max"] * 1e3
         for p in PERCENTILES:
             out[_pkey(p)] = s[f"p{p:g}".replace(".", "_")] * 1e3
+        add_cis(out, h, PERCENTILES, confidence)
     return out
 
 
-def _block(hs: HistogramSet, c: Counters, phases: Sequence[str], duration_s: float) -> dict[str, Any]:
+def _block(
+    hs: HistogramSet, c: Counters, phases: Sequence[str], duration_s: float, conf: float = DEFAULT_CONFIDENCE
+) -> dict[str, Any]:
     requests = c.total(C_REQUESTS, phases)
     errors = c.errors(phases)
     lag = latency_block(hs, schema.M_SCHEDULE_LAG, phases)
@@ -102,19 +115,26 @@ def _block(hs: HistogramSet, c: Counters, phases: Sequence[str], duration_s: flo
         "cancelled": c.total(C_CANCELLED, phases),
         "dropped_max_inflight": c.total(C_DROPPED, phases),
         "lost_in_gap": c.total(C_LOST_IN_GAP, phases),
+        "generator_faults": c.total(C_GENERATOR_FAULT, phases),
         "output_tokens": c.total(C_OUTPUT_TOKENS, phases),
+        "prompt_tokens": c.total(C_PROMPT_TOKENS, phases),
         "good": c.total(C_GOOD, phases),
         "goodput_req_per_s": c.total(C_GOOD, phases) / duration_s if duration_s > 0 else 0.0,
         "duration_s": duration_s,
         "req_per_s": requests / duration_s if duration_s > 0 else 0.0,
         "output_tok_per_s": c.total(C_OUTPUT_TOKENS, phases) / duration_s if duration_s > 0 else 0.0,
         "schedule_lag_p99_ms": lag.get("p99_ms"),
-        "latency": {m: latency_block(hs, m, phases) for m in REPORTED_METRICS},
+        "latency": {m: latency_block(hs, m, phases, confidence=conf) for m in REPORTED_METRICS},
         "classes": {
             cls: {
                 "requests": c.total(C_REQUESTS, phases, cls),
                 "ok": c.total(C_OK, phases, cls),
-                "latency": {m: latency_block(hs, m, phases, cls) for m in TABLE_METRICS},
+                "errors": sum(c.errors(phases, cls).values()),
+                "errors_by_class": c.errors(phases, cls),
+                "good": c.total(C_GOOD, phases, cls),
+                "output_tokens": c.total(C_OUTPUT_TOKENS, phases, cls),
+                "prompt_tokens": c.total(C_PROMPT_TOKENS, phases, cls),
+                "latency": {m: latency_block(hs, m, phases, cls, conf) for m in TABLE_METRICS},
             }
             for cls in c.classes(phases)
         },
@@ -134,14 +154,17 @@ def build_summary(
     generator: dict[str, Any] | None = None,
     telemetry: dict[str, Any] | None = None,
     not_sent_after_stop: int = 0,
+    server: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The whole run as one JSON-safe dict (the content of ``summary.json``).
 
     ``not_sent_after_stop``: open-loop arrivals scheduled after an early stop (never due).
+    ``server``: the server part of the operating point (``loadgen.server_metrics``); unknown if None.
     """
     per_phase: dict[str, Any] = {}
+    conf = verdict.confidence or DEFAULT_CONFIDENCE
     for ph in phases:
-        b = _block(hs, counters, [ph.name], ph.duration_s)
+        b = _block(hs, counters, [ph.name], ph.duration_s, conf)
         b.update(
             kind=ph.kind,
             loop=ph.loop,
@@ -154,7 +177,7 @@ def build_summary(
         )
         per_phase[ph.name] = b
     judged = [p for p in phases if p.name in set(judged_phases)]
-    overall = _block(hs, counters, [p.name for p in judged], sum(p.duration_s for p in judged))
+    overall = _block(hs, counters, [p.name for p in judged], sum(p.duration_s for p in judged), conf)
     overall["phases"] = [p.name for p in judged]
     overall["loop"] = (
         "mixed" if len({p.loop for p in judged}) > 1 else (judged[0].loop if judged else "open")
@@ -194,6 +217,8 @@ def build_summary(
                 }
                 for p in phases
             ],
+            "server": server or dict(UNKNOWN_SERVER),
+            "readings": phase_readings(per_phase, server or UNKNOWN_SERVER),
         },
         "phases": per_phase,
         "overall": overall,
@@ -255,8 +280,9 @@ def render(summary: dict[str, Any], console: Console | None = None) -> None:
     con.print(t)
     con.print(f"overall = judged phases: {', '.join(summary['overall']['phases']) or '(none)'}; "
               "lag = send - scheduled (ms); dropped = above max_inflight; lost = no live owner")
+    render_server(con, summary)
 
-    lt = Table(title="latency (ms), exact: merged HDR histograms")
+    lt = Table(title="latency (ms), exact: merged HDR histograms", caption=latency_legend(summary))
     lt.add_column("phase")
     lt.add_column("metric")
     lt.add_column("count", justify="right")
@@ -265,7 +291,7 @@ def render(summary: dict[str, Any], console: Console | None = None) -> None:
     for name, b in rows:
         for m in TABLE_METRICS:
             lb = b["latency"][m]
-            lt.add_row(name, m, str(lb["count"]), *(_ms(lb.get(_pkey(p))) for p in PERCENTILES))
+            lt.add_row(name, m, str(lb["count"]), *(latency_cell(lb, p) for p in PERCENTILES))
     con.print(lt)
 
     errs = summary["overall"]["errors_by_class"]
@@ -278,7 +304,7 @@ def render(summary: dict[str, Any], console: Console | None = None) -> None:
         for col in ("objective", "value", "threshold", "result"):
             st.add_column(col)
         for o in slo["objectives"]:
-            st.add_row(f"{o['metric']} p{o['percentile']:g}", _ms(o["value_ms"]) + " ms", f"{o['max_ms']:g} ms",
+            st.add_row(f"{o['metric']} p{o['percentile']:g}", objective_value(o), f"{o['max_ms']:g} ms",
                        "[green]pass[/]" if o["passed"] else "[red]FAIL[/]")
         if slo["max_error_rate"] is not None:
             st.add_row("error rate", f"{slo['error_rate']:.4f}", f"{slo['max_error_rate']:g}",

@@ -4,23 +4,22 @@ Objectives are read from exact, merged HDR histograms of the judged phases (neve
 per-worker percentiles).  The exit code follows one rule order, and the rule that decided it is
 kept so the report can print it:
 
-- 3: the run is not valid (the load generator fell behind, ran too hot, lost a worker, or a
-  slot's final results never arrived): an SLO verdict from such a run means nothing, so 3 wins
-  over 1;
+- 3: the run is not valid (the load generator fell behind, ran too hot, lost a worker, a
+  slot's final results never arrived, or its own sink cut the plan short with
+  ``on_spool_full: stop_run``): an SLO verdict from such a run means nothing, so 3 wins over 1;
 - 1: an SLO objective or the error-rate bound failed;
 - 0: everything passed (or there was nothing to judge).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol
 
-from collectors.aggregates import GoodputSLO
-from collectors.histograms import HistogramSet, new_histogram
-from collectors.records import RequestRecord
-from loadgen.recorder import C_REQUESTS, Counters
+from collectors.counters import C_REQUESTS, Counters
+from collectors.histograms import HistogramSet, new_histogram, value_at_percentile
+from loadgen.reporting.ci import judged_value
 from userinput.errors import EXIT_INVALID_RUN, EXIT_PASS, EXIT_SLO_FAILED
 
 
@@ -41,6 +40,12 @@ class ObjectiveResult:
     value_ms: float | None  # None: no samples to judge
     samples: int
     passed: bool
+    ci_lo_ms: float | None = None  # distribution-free interval at ci_confidence (None: unbounded)
+    ci_hi_ms: float | None = None
+    ci_confidence: float | None = None
+    judged_on: str = "point"  # "point" | "upper_bound" (slo.confidence set)
+    judged_ms: float | None = None  # the number compared with max_ms
+    note: str = ""  # why there was nothing to judge on (e.g. too few samples to bound)
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +55,7 @@ class SloVerdict:
     error_rate: float
     max_error_rate: float | None
     error_rate_passed: bool
+    confidence: float | None = None  # slo.confidence: judged on the upper bound at this level
 
     @property
     def passed(self) -> bool:
@@ -61,8 +67,10 @@ class SloVerdict:
 
     def failures(self) -> list[str]:
         out = [
-            f"{o.metric} p{o.percentile:g} = "
-            + ("no samples" if o.value_ms is None else f"{o.value_ms:.1f} ms")
+            f"{o.metric} p{o.percentile:g}"
+            + (f" upper bound ({o.ci_confidence:.0%})" if o.judged_on == "upper_bound" else "")
+            + " = "
+            + ((o.note or "no samples") if o.judged_ms is None else f"{o.judged_ms:.1f} ms")
             + f" > {o.max_ms:g} ms"
             for o in self.objectives
             if not o.passed
@@ -79,6 +87,7 @@ class SloVerdict:
             "error_rate": self.error_rate,
             "max_error_rate": self.max_error_rate,
             "error_rate_passed": self.error_rate_passed,
+            "confidence": self.confidence,
         }
 
 
@@ -90,7 +99,7 @@ def percentile_ms(hs: HistogramSet, metric: str, phases: Iterable[str], percenti
     n = merged.get_total_count()
     if n == 0:
         return None, 0
-    return merged.get_value_at_percentile(percentile) / 1000.0, n
+    return value_at_percentile(merged, percentile) / 1000.0, n
 
 
 def judge(
@@ -99,23 +108,33 @@ def judge(
     hs: HistogramSet,
     counters: Counters,
     judged_phases: Sequence[str],
+    confidence: float | None = None,
 ) -> SloVerdict:
     """Judge every objective on the merged histograms of ``judged_phases``.
 
-    An objective with no samples fails (nothing shows it was met).  The error rate is
-    errors (cancelled excluded) / requests sent in the judged phases.
+    An objective with no samples fails (nothing shows it was met).  With ``confidence``
+    (``slo.confidence``) the upper bound of the percentile's distribution-free interval is
+    judged, and a percentile with too few samples to bound fails; otherwise the point estimate
+    is judged and the 95 % interval only shown.  The error rate is errors (cancelled excluded) /
+    requests sent in the judged phases.
     """
     results: list[ObjectiveResult] = []
     for o in objectives:
-        value, n = percentile_ms(hs, o.metric, judged_phases, o.percentile)
-        results.append(
-            ObjectiveResult(o.metric, float(o.percentile), float(o.max_ms), value, n, value is not None and value <= o.max_ms)
-        )
+        merged = new_histogram()
+        for phase in judged_phases:
+            merged.add(hs.combined(o.metric, phase))
+        j = judged_value(merged, float(o.percentile), confidence)
+        results.append(ObjectiveResult(
+            o.metric, float(o.percentile), float(o.max_ms), j.ci.value_ms, j.ci.samples,
+            j.value_ms is not None and j.value_ms <= o.max_ms,
+            ci_lo_ms=j.ci.lo_ms, ci_hi_ms=j.ci.hi_ms, ci_confidence=j.ci.confidence,
+            judged_on=j.on, judged_ms=j.value_ms, note=j.reason(),
+        ))
     requests = counters.total(C_REQUESTS, judged_phases)
     errors = sum(counters.errors(judged_phases).values())
     rate = errors / requests if requests else 0.0
     rate_ok = max_error_rate is None or rate <= max_error_rate
-    return SloVerdict(list(judged_phases), results, rate, max_error_rate, rate_ok)
+    return SloVerdict(list(judged_phases), results, rate, max_error_rate, rate_ok, confidence)
 
 
 @dataclass(slots=True)
@@ -128,9 +147,17 @@ class RunHealth:
     max_cpu_percent: float | None = None
     lost_slots: list[dict[str, Any]] = field(default_factory=list)
     missing_done_slots: list[int] = field(default_factory=list)
+    stopped_by_sink: str | None = None  # the sink that stopped the run (on_spool_full: stop_run), if any
+    generator_faults: int = 0  # requests that failed inside the load generator (ErrorClass.GENERATOR)
+    busiest: str = ""  # which part of the generator blocked longest (loadgen.busy.busiest)
 
     def invalid_reasons(self) -> list[str]:
         out: list[str] = []
+        if self.stopped_by_sink:
+            out.append(
+                f"stopped by its own telemetry sink: the {self.stopped_by_sink} spool filled up and "
+                f"sinks.{self.stopped_by_sink}.on_spool_full is stop_run, so the plan was cut short"
+            )
         if (
             self.max_schedule_lag_p99_ms is not None
             and self.schedule_lag_p99_ms is not None
@@ -139,6 +166,7 @@ class RunHealth:
             out.append(
                 f"generator fell behind: schedule lag p99 {self.schedule_lag_p99_ms:.1f} ms"
                 f" > generator.max_schedule_lag_p99_ms {self.max_schedule_lag_p99_ms:g}"
+                + (f"; busiest part: {self.busiest}" if self.busiest else "")
             )
         if (
             self.max_cpu_percent is not None
@@ -148,6 +176,12 @@ class RunHealth:
             out.append(
                 f"generator ran too hot: worker CPU {self.max_cpu_percent_seen:.0f}%"
                 f" > generator.max_cpu_percent {self.max_cpu_percent:g}"
+                + (f"; busiest part: {self.busiest}" if self.busiest else "")
+            )
+        if self.generator_faults:
+            out.append(
+                f"the load generator failed {self.generator_faults} request(s) itself (error class"
+                " generator_fault: a bug in inferload, logged with its traceback; not the target's error)"
             )
         if self.lost_slots:
             slots = ", ".join(str(s.get("slot")) for s in self.lost_slots)
@@ -166,32 +200,6 @@ class ExitDecision:
 
     def to_dict(self) -> dict[str, Any]:
         return {"exit_code": self.code, "rule": self.rule, "reasons": list(self.reasons)}
-
-
-def goodput_slo(scenario: Any) -> GoodputSLO | None:
-    """Per-request thresholds for goodput, from the scenario's TTFT, TPOT and E2E objectives.
-
-    A request is *good* when it succeeded and its own TTFT, TPOT and E2E are at or below the
-    thresholds of those objectives (the percentile of an objective does not apply to one
-    request; the tightest threshold per metric wins).  None when no such objective exists.
-    """
-    slo = getattr(scenario, "slo", None)
-    if slo is None:
-        return None
-    limits: dict[str, float] = {}
-    for obj in slo.objectives:
-        if obj.metric in ("ttft", "tpot", "e2e"):
-            s = float(obj.max_ms) / 1000.0
-            limits[obj.metric] = min(s, limits.get(obj.metric, s))
-    if not limits:
-        return None
-    return GoodputSLO(ttft_s=limits.get("ttft"), tpot_s=limits.get("tpot"), e2e_s=limits.get("e2e"))
-
-
-def goodput_test(scenario: Any) -> Callable[[RequestRecord], bool] | None:
-    """The predicate the recorder counts goodput with (None: no per-request thresholds)."""
-    g = goodput_slo(scenario)
-    return None if g is None else g.is_good
 
 
 def decide_exit(verdict: SloVerdict, health: RunHealth) -> ExitDecision:
@@ -214,8 +222,6 @@ __all__ = [
     "RunHealth",
     "SloVerdict",
     "decide_exit",
-    "goodput_slo",
-    "goodput_test",
     "judge",
     "percentile_ms",
 ]

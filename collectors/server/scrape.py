@@ -109,6 +109,44 @@ class ServerMetricsCollector:
     def close(self) -> None:
         pass
 
+    def sample_gauges(self, components: Iterable[str]) -> dict[str, float]:
+        """Fetch the page and read only the gauge ``components`` (summed over series), cheaply.
+
+        No exposition parser and no delta state: a line scan for the few gauge families, so a run
+        can sample ``running``/``waiting`` every second and parse the whole page less often.  Needs
+        the server kind (given, or detected by a first :meth:`collect`); {} before that.
+        """
+        mapping = self.mapping
+        if mapping is None:
+            return {}
+        wanted = set(components)
+        names: dict[str, str] = {}
+        for src in mapping.sources:
+            if src.kind == "gauge" and src.component in wanted and src.agg == "sum":
+                for fam in src.families:
+                    names.setdefault(fam, src.component)
+        text = self._get(self.url, self._timeout_s)
+        found: dict[str, dict[str, float]] = {}  # component -> {family: sum}
+        for line in text.splitlines():
+            if not line or line[0] == "#":
+                continue
+            name_end = min((i for i in (line.find("{"), line.find(" ")) if i > 0), default=-1)
+            comp = names.get(line[:name_end]) if name_end > 0 else None
+            if comp is None:
+                continue
+            rest = line[line.rfind("}") + 1:] if "{" in line[:name_end + 1] else line[name_end:]
+            try:
+                value = float(rest.split()[0])
+            except (IndexError, ValueError):
+                continue
+            fams = found.setdefault(comp, {})
+            fams[line[:name_end]] = fams.get(line[:name_end], 0.0) + value
+        out: dict[str, float] = {}
+        for comp, fams in found.items():
+            first = next(f for f in names if names[f] == comp and f in fams)  # aliases: first present wins
+            out[comp] = fams[first]
+        return out
+
     # -- one scrape -------------------------------------------------------------------------
     def process(self, text: str, now_ns: int, *, scrape_s: float = 0.0, t: float | None = None) -> list[Point]:
         """Points from one exposition text; updates the delta state (exposed for tests and tools)."""
@@ -192,6 +230,12 @@ class ServerMetricsCollector:
                 for m, d in den.items():
                     if d > 0:
                         server_fields.setdefault(m, {})[src.component] = num.get(m, 0.0) / d
+            elif src.kind == "hist_mean":
+                for m, v in self._hist_mean(src, present, samples, delta, model_of).items():
+                    server_fields.setdefault(m, {})[src.component] = v
+            elif src.kind == "mean_per_event":
+                for m, v in self._mean_per_event(src, present, samples, delta, model_of, cur, first).items():
+                    server_fields.setdefault(m, {})[src.component] = v
             elif src.kind == "counter_time":
                 sums = counter_deltas(src.families, src.scale, src.combine)
                 counts = counter_deltas(src.count_families) if src.count_families else {}
@@ -245,6 +289,61 @@ class ServerMetricsCollector:
         self._prev_t = t
         self.scrapes += 1
         return points
+
+    @staticmethod
+    def _hist_mean(
+        src: Source,
+        present: Callable[[tuple[str, ...]], tuple[str, ...]],
+        samples: Callable[..., Iterable[tuple[Key, dict[str, str], float]]],
+        delta: Callable[..., float | None],
+        model_of: Callable[[Mapping[str, str]], str],
+    ) -> dict[str, float]:
+        """Δ_sum / Δ_count per model (the mean observation of the interval)."""
+        totals: dict[str, list[float]] = {}
+        for name in present(src.families):
+            for i, part in enumerate(("_sum", "_count")):
+                for key, labels, value in samples(name, part):
+                    d = delta(key, value)
+                    if d is not None:
+                        totals.setdefault(model_of(labels), [0.0, 0.0])[i] += d
+        return {m: sm / c for m, (sm, c) in totals.items() if c > 0}
+
+    def _mean_per_event(
+        self,
+        src: Source,
+        present: Callable[[tuple[str, ...]], tuple[str, ...]],
+        samples: Callable[..., Iterable[tuple[Key, dict[str, str], float]]],
+        delta: Callable[..., float | None],
+        model_of: Callable[[Mapping[str, str]], str],
+        cur: dict[Key, float],
+        first: bool,
+    ) -> dict[str, float]:
+        """Δ(average × events) / Δevents per model; the product is not a counter (the average is
+        printed rounded), so it never counts as a reset and a negative result is clamped to 0."""
+        averages: dict[str, float] = {}
+        for name in present(src.families):
+            for _key, labels, value in samples(name):
+                averages[model_of(labels)] = value
+        out: dict[str, float] = {}
+        for name in present(src.count_families):
+            for key, labels, value in samples(name):
+                m = model_of(labels)
+                d_events = delta(key, value)
+                total_key: Key = (src.families[0] + "*events", key[1])
+                total = averages.get(m, 0.0) * value
+                cur[total_key] = total
+                prev = self._prev.get(total_key)
+                if first or d_events is None or d_events <= 0 or m not in averages:
+                    continue
+                if prev is None or key in self._reset_keys(value, key):
+                    out[m] = averages[m]  # restarted (or new): the average is this interval's
+                else:
+                    out[m] = max(0.0, (total - prev) / d_events)
+        return out
+
+    def _reset_keys(self, value: float, key: Key) -> set[Key]:
+        prev = self._prev.get(key)
+        return {key} if prev is not None and value < prev else set()
 
     def _histogram(
         self,

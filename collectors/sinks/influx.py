@@ -3,8 +3,8 @@
 Data path (the sink's lock is held only for bookkeeping, never for I/O)::
 
     write(points) ──▶ memory queue (Points) ──encoder thread──▶ encoded lines ──▶ sender ──▶ InfluxDB
-                           │ encoder thread, while InfluxDB is failing or the
-                           ▼ queue passes half of queue_max_points
+                           │ encoder thread, while the sink is degraded (a write failed or
+                           ▼ stalled, or the spool is not empty) or the queue passes half its bound
                       disk spool (line protocol segments, ≤ spool_max_mb) ──▶ sender (oldest first)
 
 - ``write`` appends to a deque: O(1) per point, no I/O, never raises.  Beyond ``queue_max_points``
@@ -13,14 +13,20 @@ Data path (the sink's lock is held only for bookkeeping, never for I/O)::
 - One sender thread, so one write in flight.  Oldest first: the batch being retried, the spool,
   encoded lines in memory, the queue.  The encoder works up to two batches ahead, so encoding
   overlaps the write in flight.  Retry and rejection rules: :mod:`collectors.sinks.delivery`.
+- Crash bound: a batch from memory whose write fails goes to the spool at once and is retried
+  from there; one whose write has been in flight for ``spool_after_s`` (default 1 s) is copied
+  there (the copy is discarded if the write gets through after all); while degraded, new points
+  follow within a quarter of ``flush_interval_s``.  So a SIGKILL during an outage loses at most
+  the points of the last flush interval.
 - Spool full: ``drop_oldest`` (default) deletes the oldest segment, counted as ``spool_full``;
   ``stop_run`` keeps the spool, sets :attr:`InfluxSink.stop_requested`, calls ``on_stop_run``
   once and holds new data in memory (then ``queue_full`` drops).
 - ``stats()`` is a consistent snapshot: ``generated = written + pending_memory + pending_spool +
   dropped``; drops are logged at most once a minute.
-- ``flush``/``close`` send what they can within the timeout; ``close`` moves the rest to the
-  spool, where :func:`replay_spool` (or the next sink on the same directory) finds it.  The token
-  never appears in a log line, message, point or file.
+- ``flush``/``close`` send what they can within the timeout (``close``: at most
+  ``close_timeout_s``); ``close`` moves the rest to the spool, where :func:`replay_spool` (or the
+  next sink on the same directory) finds it, and logs the ``inferload collect replay`` command that
+  sends it.  The token never appears in a log line, message, point or file.
 
 ``threading`` on purpose (no gevent import): under gevent monkey-patching the threads become
 greenlets; encoding yields every 100 points.
@@ -39,7 +45,7 @@ from collectors.point import Point
 from collectors.sinks.base import SinkStats
 from collectors.sinks.config import InfluxSinkConfig
 from collectors.sinks.delivery import Backoff, Delivery
-from collectors.sinks.influx_buffer import HELD, MEMORY, SPOOL, SpoolingBuffer
+from collectors.sinks.influx_buffer import COPIED, HELD, MEMORY, SPOOL, SpoolingBuffer, format_size
 from collectors.sinks.transport import InfluxTransport
 
 log = logging.getLogger(__name__)
@@ -92,13 +98,15 @@ class InfluxSink(SpoolingBuffer):
                 self._cond.wait(min(0.05, max(0.0, end - time.monotonic())))
             return self._pending_locked() == 0
 
-    def close(self, timeout_s: float = 10.0) -> SinkStats:
-        """Drain for up to ``timeout_s``, spool what is left, stop the threads; final stats."""
+    def close(self, timeout_s: float | None = None) -> SinkStats:
+        """Drain for up to ``close_timeout_s`` (or ``timeout_s`` when smaller), spool what is left,
+        stop the threads; final stats.  Unsent points: the log names the spool and the replay command."""
+        budget = self.config.close_timeout_s if timeout_s is None else min(timeout_s, self.config.close_timeout_s)
         with self._cond:
             if self._closed:
                 return self._stats_locked()
             self._closing = True
-            self._deadline = time.monotonic() + timeout_s
+            self._deadline = time.monotonic() + budget
             self._cond.notify_all()
         for i, t in enumerate(self._threads):  # sender: until the deadline; encoder: a batch at most
             t.join(max(0.0, self._deadline - time.monotonic()) + (0.5 if i == 0 else 5.0))
@@ -121,7 +129,32 @@ class InfluxSink(SpoolingBuffer):
             log.warning("influxdb sink: closing the client failed", exc_info=False)
         with self._lock:
             self._acct.log_drops(force=True)
-            return self._stats_locked()
+            final = self._stats_locked()
+        self._report_unsent(final)
+        return final
+
+    def replay_command(self) -> str:
+        """The command that sends this sink's spool later (names the token's env var/file, never the token)."""
+        c = self.config
+        parts = ["inferload collect replay", _quote(str(self.spool_dir)), "--influx-url", _quote(c.url),
+                 "--influx-bucket", _quote(c.bucket)]
+        if c.org:
+            parts += ["--influx-org", _quote(c.org)]
+        if c.token_env:
+            parts += ["--influx-token-env", _quote(c.token_env)]
+        elif c.token_file:
+            parts += ["--influx-token-file", _quote(str(c.token_file))]
+        return " ".join(parts)
+
+    def _report_unsent(self, st: SinkStats) -> None:
+        cap = int(self.config.spool_max_mb * 1024 * 1024)
+        if st.spool_bytes > cap:
+            log.warning("influxdb sink: the spool holds %s, above its spool_max_mb cap of %s "
+                        "(on_spool_full=stop_run keeps the data at exit rather than drop it)",
+                        format_size(st.spool_bytes), format_size(cap))
+        if st.pending:
+            log.warning("influxdb sink: %d points could not be sent to InfluxDB; they are kept in %s. "
+                        "Send them later with: %s", st.pending, self.spool_dir, self.replay_command())
 
     # ---- sending ---------------------------------------------------------------------------
     def _sender_loop(self) -> None:
@@ -147,6 +180,7 @@ class InfluxSink(SpoolingBuffer):
                     lines = self._encode([x for x in pts if isinstance(x, Point)])
                 with self._lock:
                     self._current, self._current_source = lines, source
+                    self._copy_tried = source == SPOOL
             if not self._send_current():
                 self._wait_before_retry()
         with self._cond:
@@ -190,13 +224,22 @@ class InfluxSink(SpoolingBuffer):
                 self._current = None
             return True
         started = time.monotonic()
+        with self._lock:
+            self._send_started = started
         outcome = self._delivery.deliver(lines)
+        with self._cond:
+            self._send_started = None
+            while self._copying:  # the encoder is copying this batch to the spool: let it finish
+                self._cond.wait(0.05)
+            source = self._current_source
         took = time.monotonic() - started
         if took > self.config.flush_interval_s and not self._slow_logged:
             self._slow_logged = True
             log.warning("influxdb sink: a write took %.1f s, longer than flush_interval_s=%.1f s",
                         took, self.config.flush_interval_s)
         if outcome.retry:
+            # a batch from memory goes to the spool now and is retried from there (crash-safe)
+            saved = source in (MEMORY, HELD) and not self._abandoned and self._save_current(lines, source)
             with self._lock:
                 if not self._failing:
                     log.warning("influxdb sink: write failed, will retry with backoff (spilling to %s): %s",
@@ -204,8 +247,13 @@ class InfluxSink(SpoolingBuffer):
                 self._acct.retries += 1
                 self._failing = True
                 self._retry_after = outcome.retry_after_s
+                if source == COPIED:
+                    self._spool.unpin(self._copy_seq)
+                if saved or source == COPIED:
+                    self._current = None  # the sender peeks it from the spool next time
                 self._cond.notify_all()
             return False
+        discarded = self._spool.discard(self._copy_seq) if source == COPIED and not self._abandoned else 0
         with self._lock:
             if self._abandoned:
                 return True  # close() already saved this batch to the spool
@@ -213,6 +261,8 @@ class InfluxSink(SpoolingBuffer):
             self._acct.drop("rejected", outcome.rejected)
             if source == SPOOL:
                 self._acct.pending_spool -= len(lines)
+            elif source == COPIED:
+                self._acct.pending_spool -= discarded  # the copy (it was pinned: all of it)
             else:
                 self._acct.inflight -= len(lines)
             self._current = None
@@ -229,6 +279,12 @@ class InfluxSink(SpoolingBuffer):
             end = min(time.monotonic() + self._backoff.next_delay(self._retry_after), self._deadline)
             while time.monotonic() < end and not self._closed:
                 self._cond.wait(min(0.1, max(0.0, end - time.monotonic())))
+
+def _quote(text: str) -> str:
+    import shlex
+
+    return shlex.quote(text)
+
 
 def replay_spool(
     directory: Path,

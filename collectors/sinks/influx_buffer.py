@@ -3,12 +3,17 @@
 :class:`SpoolingBuffer` holds what :class:`collectors.sinks.influx.InfluxSink` has not sent yet:
 points queued by ``write`` (O(1), never blocks, bounded by ``queue_max_points``), lines the
 encoder thread encoded ahead, and the on-disk spool (bounded by ``spool_max_mb``).  The encoder
-thread encodes up to two batches ahead while InfluxDB keeps up, and moves memory to the spool
-while it is failing (or the queue passes half its bound).  Spool full: ``drop_oldest`` deletes
-the oldest segment (counted as ``spool_full``); ``stop_run`` keeps it, sets ``stop_requested``,
-calls ``on_stop_run`` once and holds new data in memory.  Every transition updates the
-:class:`~collectors.sinks.base.Ledger` under one lock, so ``stats()`` always balances.
-The sending side (sender thread, retries, flush, close) is in ``collectors/sinks/influx.py``.
+thread encodes up to two batches ahead while InfluxDB keeps up.  While the sink is *degraded*
+(the last write failed, the write in flight has taken ``spool_after_s`` or more, or older points
+are still waiting in the spool) it moves everything in memory to the spool, polling every
+:attr:`SpoolingBuffer.poll_s` (at most a quarter of ``flush_interval_s``), and it copies a
+stalled batch to the spool (pinned, so the copy is discarded if the write gets through after
+all).  So once an outage is seen, a process crash loses at most the points of the last flush
+interval.  Spool full: ``drop_oldest`` deletes the oldest segment (counted as ``spool_full``);
+``stop_run`` keeps it, sets ``stop_requested``, calls ``on_stop_run`` once and holds new data in
+memory.  Every transition updates the :class:`~collectors.sinks.base.Ledger` under one lock, so
+``stats()`` always balances.  The sending side (sender thread, retries, flush, close) is in
+``collectors/sinks/influx.py``.
 """
 
 from __future__ import annotations
@@ -32,6 +37,16 @@ log = logging.getLogger("collectors.sinks.influx")
 
 ENCODE_CHUNK = 100  # points encoded between two yields (time.sleep(0): a greenlet switch under gevent)
 MEMORY, HELD, SPOOL = "memory", "held", "spool"
+COPIED = "copied"  # a stalled batch from memory whose copy is in the spool (pinned) while it is still sent
+
+
+def format_size(nbytes: float) -> str:
+    """``10240`` -> ``"10 KB"``, ``536870912`` -> ``"512 MB"`` (never rounds a small size to 0)."""
+    for unit, scale in (("GB", 1024**3), ("MB", 1024**2), ("KB", 1024)):
+        if nbytes >= scale:
+            value = nbytes / scale
+            return f"{value:.0f} {unit}" if value >= 10 else f"{value:.1f} {unit}"
+    return f"{nbytes:.0f} bytes"
 
 
 def _line_time_ns(line: str) -> int | None:
@@ -60,8 +75,10 @@ class SpoolingBuffer:
             directory = Path(tempfile.mkdtemp(prefix="inferload-spool-"))
             log.info("influxdb sink: spool directory %s", directory)
         self.spool_dir = Path(directory)
+        if self.spool_dir.exists() and not self.spool_dir.is_dir():
+            raise InputError(f"sinks.influxdb.spool_dir: {self.spool_dir} is a file, not a folder")
         try:
-            self._spool = Spool(self.spool_dir, int(config.spool_max_mb * 1024 * 1024))
+            self._spool = Spool(self.spool_dir, max(1, int(config.spool_max_mb * 1024 * 1024)))
         except OSError as e:
             raise InputError(f"sinks.influxdb.spool_dir: cannot use {self.spool_dir}: {e.strerror or e}") from None
         self._on_stop_run = on_stop_run
@@ -75,8 +92,15 @@ class SpoolingBuffer:
         # accounting (under _lock); inflight = popped from queue/held, being encoded, spilled or sent
         self._acct = Ledger("influxdb sink", log)
         self._acct.generated = self._acct.pending_spool = self._spool.recovered_lines
+        self._acct.generated += self._spool.recovered_bad  # corrupt lines found in the spool: counted, not sent
+        self._acct.drop("io_error", self._spool.recovered_bad)
         self._current: list[str] | None = None  # the batch being sent / retried (sender side)
         self._current_source = ""
+        self._send_started: float | None = None  # monotonic start of the write in flight
+        self._copy_seq = -1  # spool segment holding the COPIED batch
+        self._copy_tried = False  # the current batch was already considered for a stall copy
+        self._copying = False
+        self.poll_s = min(0.25, config.flush_interval_s / 4, config.spool_after_s / 4)
         self._failing = False
         self._closing = False
         self._closed = False
@@ -142,20 +166,26 @@ class SpoolingBuffer:
     # ---- encoder thread: encoding ahead, spilling to disk ------------------------------------------------------------------
     def _spiller_loop(self) -> None:
         """Encodes ahead while InfluxDB keeps up (so encoding overlaps the write in flight), and
-        moves memory to the spool while it is failing or the queue passes half its bound."""
+        moves memory to the spool while the sink is degraded or the queue passes half its bound."""
         while True:
             with self._cond:
                 while not self._closing and (job := self._next_job()) is None:
-                    self._cond.wait(0.25)
+                    self._cond.wait(self.poll_s)
                 if self._closing:
                     return
-                if job == "held_to_spool":
+                if job == "copy_stalled":
+                    lines = list(self._current or [])
+                    self._copying = True
+                    self._copy_tried = True
+                elif job == "held_to_spool":
                     lines = list(self._held)
                     self._held.clear()
                     self._acct.inflight += len(lines)
                 else:
                     pts = self._pop_points(self.config.batch_size)
-            if job == "held_to_spool":
+            if job == "copy_stalled":
+                self._copy_stalled(lines)
+            elif job == "held_to_spool":
                 self._spool_lines(lines)
             elif job == "spill":
                 self._spill(pts)
@@ -166,11 +196,24 @@ class SpoolingBuffer:
                     self._held.extend(encoded)
                     self._cond.notify_all()
 
+    def _stalled_locked(self) -> bool:
+        started = self._send_started
+        return started is not None and time.monotonic() - started >= self.config.spool_after_s
+
+    def _degraded_locked(self) -> bool:
+        """The last write failed, the one in flight is stalled, or older points wait in the spool."""
+        return self._failing or self._acct.pending_spool > 0 or self._stalled_locked()
+
     def _next_job(self) -> str | None:
-        """What the encoder thread should do now (under _lock): None, encode, spill, held_to_spool."""
+        """What the encoder thread should do now (under _lock): None, copy_stalled, encode, spill,
+        held_to_spool."""
         q = len(self._queue)
-        if self._failing or q * 2 >= self._qmax:
-            if self._failing and self._held and self.config.on_spool_full == "drop_oldest":
+        degraded = self._degraded_locked()
+        if (self._current and self._current_source in (MEMORY, HELD) and not self._copy_tried
+                and self._stalled_locked()):
+            return "copy_stalled"
+        if degraded or q * 2 >= self._qmax:
+            if degraded and self._held and not self.stop_requested.is_set():
                 return "held_to_spool"  # keep the order: encoded lines are older than the queue
             return "spill" if q else None
         if q >= self.config.batch_size and len(self._held) < 2 * self.config.batch_size:
@@ -183,6 +226,23 @@ class SpoolingBuffer:
         pts = [self._queue.popleft() for _ in range(n)]
         self._acct.inflight += n
         return pts
+
+    def _copy_stalled(self, lines: list[str]) -> None:
+        """Copy the batch whose write is stalled to the spool (pinned), so a crash cannot lose it."""
+        seq = None
+        try:
+            seq = self._spool.prepend(lines, pinned=True)
+        except OSError:
+            log.exception("influxdb sink: cannot copy the stalled batch to the spool")
+        finally:
+            with self._cond:
+                self._copying = False
+                if seq is not None:
+                    self._copy_seq = seq
+                    self._current_source = COPIED
+                    self._acct.inflight -= len(lines)
+                    self._acct.pending_spool += len(lines)
+                self._cond.notify_all()
 
     def _spill(self, pts: list[Point]) -> None:
         lines = self._encode(pts)
@@ -212,8 +272,8 @@ class SpoolingBuffer:
         if self.stop_requested.is_set():
             return
         self.stop_requested.set()
-        log.error("influxdb sink: spool full (%.0f MB); on_spool_full=stop_run: asking the run to stop",
-                  self.config.spool_max_mb)
+        log.error("influxdb sink: spool full (%s in %s); on_spool_full=stop_run: asking the run to stop",
+                  format_size(self.config.spool_max_mb * 1024 * 1024), self.spool_dir)
         if self._on_stop_run is not None:
             try:
                 self._on_stop_run()
@@ -237,13 +297,19 @@ class SpoolingBuffer:
             else:
                 self._spool_lines(lines)
 
-    def _save_current(self, lines: list[str], source: str) -> None:
-        if source == SPOOL:
-            return  # still unacked in the spool
-        self._spool.prepend(lines)
+    def _save_current(self, lines: list[str], source: str) -> bool:
+        """A batch taken from memory goes back, in front of everything spooled (it is the oldest)."""
+        if source in (SPOOL, COPIED):
+            return True  # already in the spool
+        try:
+            self._spool.prepend(lines)
+        except OSError:
+            log.exception("influxdb sink: cannot write a failed batch to the spool; keeping it in memory")
+            return False
         with self._lock:
             self._acct.inflight -= len(lines)
             self._acct.pending_spool += len(lines)
+        return True
 
 
-__all__ = ["HELD", "MEMORY", "SPOOL", "SpoolingBuffer"]
+__all__ = ["COPIED", "HELD", "MEMORY", "SPOOL", "SpoolingBuffer", "format_size"]

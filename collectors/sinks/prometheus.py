@@ -10,7 +10,17 @@ points are ignored: one series per request would be unbounded):
 - ``inferload_inflight``, ``inferload_dropped_arrivals_total``, ``inferload_schedule_lag_p99_seconds``,
   ``inferload_generator_invalid`` (``loadgen_health``);
 - ``inferload_telemetry_points{sink,state}``: generated/written/pending/dropped per sink
-  (``telemetry_sink``), readable while InfluxDB is down.
+  (``telemetry_sink``), readable while InfluxDB is down;
+- live SLO (``llm_slo_count``, ``llm_slo``, ``run_event``, ``run_progress``; labels run_id, scenario,
+  phase, class, objective): ``inferload_slo_good_total`` / ``inferload_slo_requests_total`` (good/total
+  per judged interval, so Prometheus computes burn rates itself), ``inferload_slo_error_budget``,
+  ``inferload_slo_violating{slo_window}``, ``inferload_slo_violations_total`` (ended violations),
+  ``inferload_run_info{phase}`` (1 for the plan's current phase), ``inferload_arrivals_due_total``,
+  ``inferload_slo_judged``;
+- ``inferload_server_waiting{host,model}``: the target's engine queue (``llm_server.waiting``).
+
+Every name is declared in ``collectors/schema.py`` (``PROM_*``); the alert rules in
+``dashboards/alerts/`` read them.
 
 ``port: 0`` picks a free port (read it back from :attr:`PrometheusSink.port`).
 """
@@ -39,6 +49,7 @@ _QUANTILES = {
     schema.F_P99.name: "0.99",
     schema.F_P99_9.name: "0.999",
 }
+_LIVE = frozenset({schema.SLO_COUNT.name, schema.SLO.name, schema.RUN_EVENT.name, schema.RUN_PROGRESS.name})
 _SINK_STATES = {
     schema.F_GENERATED.name: "generated",
     schema.F_WRITTEN.name: "written",
@@ -66,8 +77,26 @@ class PrometheusSink:
         self.invalid = Gauge("inferload_generator_invalid", "1 when the generator was the bottleneck", registry=r)
         self.telemetry = Gauge("inferload_telemetry_points", "sink accounting in points", ["sink", "state"],
                                registry=r)
+        run, cls, obj = ["run_id", "scenario", "phase"], "class", "objective"
+        self.slo_good = Counter(schema.PROM_SLO_GOOD, "requests within the objective's per-request threshold "
+                                "(error_rate: ok requests), judged intervals only", [*run, cls, obj], registry=r)
+        self.slo_requests = Counter(schema.PROM_SLO_REQUESTS, "requests counted for the objective, judged "
+                                    "intervals only", [*run, cls, obj], registry=r)
+        self.slo_budget = Gauge(schema.PROM_SLO_BUDGET, "error budget of the objective (p99 -> 0.01)",
+                                ["run_id", "scenario", obj], registry=r)
+        self.slo_violating = Gauge(schema.PROM_SLO_VIOLATING, "1 while the rolling window violates the objective",
+                                   [*run, obj, "slo_window"], registry=r)
+        self.slo_violations = Counter(schema.PROM_SLO_VIOLATIONS, "SLO violations that ended", [*run, obj],
+                                      registry=r)
+        self.run_info = Gauge(schema.PROM_RUN_INFO, "1 for the plan's current phase of the run", run, registry=r)
+        self.arrivals_due = Counter(schema.PROM_ARRIVALS_DUE, "arrivals the plan scheduled", run, registry=r)
+        self.slo_judged = Gauge(schema.PROM_SLO_JUDGED, "1 when the last interval was judged", ["run_id", "scenario"],
+                                registry=r)
+        self.server_waiting = Gauge(schema.PROM_SERVER_WAITING, "requests waiting in the target's engine queue",
+                                    ["host", "model"], registry=r)
         self._lock = threading.Lock()
         self._generated = 0
+        self._phase_labels: tuple[str, ...] | None = None
         self._server: Any = None
         self.port = config.port
         if serve:
@@ -116,6 +145,36 @@ class PrometheusSink:
             for field, state in _SINK_STATES.items():
                 if field in f:
                     self.telemetry.labels(sink, state).set(f[field])
+        elif m in _LIVE:
+            self._consume_live(m, t, f)
+        elif m == schema.SERVER.name and schema.SF_WAITING.name in f:
+            self.server_waiting.labels(t.get(schema.T_HOST.name, ""), t.get(schema.T_MODEL.name, "")).set(
+                f[schema.SF_WAITING.name])
+
+    def _consume_live(self, m: str, t: dict[str, str], f: dict[str, float]) -> None:
+        run = (t.get(schema.T_RUN_ID.name, ""), t.get(schema.T_SCENARIO.name, ""))
+        phase, obj = t.get(schema.T_PHASE.name, ""), t.get(schema.T_OBJECTIVE.name, "")
+        if m == schema.SLO_COUNT.name:
+            cls = t.get(schema.T_CLASS.name, "")
+            self.slo_good.labels(*run, phase, cls, obj).inc(max(0.0, f.get(schema.SF_SLO_GOOD.name, 0.0)))
+            self.slo_requests.labels(*run, phase, cls, obj).inc(max(0.0, f.get(schema.SF_SLO_COUNTED.name, 0.0)))
+            if schema.SF_SLO_BUDGET.name in f:
+                self.slo_budget.labels(*run, obj).set(f[schema.SF_SLO_BUDGET.name])
+        elif m == schema.SLO.name:
+            window = t.get(schema.T_SLO_WINDOW.name, "")
+            self.slo_violating.labels(*run, phase, obj, window).set(f.get(schema.SF_SLO_VIOLATING.name, 0.0))
+        elif m == schema.RUN_EVENT.name:
+            if t.get(schema.T_EVENT.name) == schema.EVENT_VIOLATION:
+                self.slo_violations.labels(*run, phase, obj).inc()
+        elif m == schema.RUN_PROGRESS.name:
+            with self._lock:
+                if self._phase_labels is not None and self._phase_labels != (*run, phase):
+                    self.run_info.remove(*self._phase_labels)
+                self._phase_labels = (*run, phase)
+            self.run_info.labels(*run, phase).set(1.0)
+            due = f.get(schema.PF_ARRIVALS_DUE.name, 0.0)
+            self.arrivals_due.labels(*run, phase).inc(max(0.0, due))
+            self.slo_judged.labels(*run).set(f.get(schema.PF_JUDGED.name, 0.0))
 
     def stats(self) -> SinkStats:
         with self._lock:

@@ -6,6 +6,9 @@ once the destination accepted them; a segment is deleted only when every line in
 Acks are kept in memory only: after a crash the head segment is sent again from its start,
 which is harmless because InfluxDB keeps one point per (series, timestamp) (replay is
 idempotent).  A partial last line (crash mid-write) is cut off when the spool is reopened.
+Lines that cannot be ours (not UTF-8, longer than :data:`MAX_LINE_BYTES`, no integer timestamp
+at the end) are cut out of a reopened segment and counted in :attr:`Spool.recovered_bad`; a
+segment that cannot be read is skipped, logged and left where it is.
 
 fsync policy: the tail segment is flushed to the OS on every append and ``fsync``ed at most
 once per ``fsync_interval_s`` (default 1 s, like Telegraf's ``buffer_disk_sync``), on every
@@ -20,7 +23,9 @@ threads may call it).
 
 from __future__ import annotations
 
+import logging
 import os
+import re
 import threading
 import time
 from dataclasses import dataclass, field
@@ -30,6 +35,10 @@ from typing import BinaryIO
 _PREFIX = "seg-"
 _SUFFIX = ".lp"
 _FIRST_SEQ = 10**9  # leaves room to prepend segments before the first one
+MAX_LINE_BYTES = 1024 * 1024  # no point the sinks write comes near this
+_LINE_RE = re.compile(rb"^[^\s#][^\n]* -?\d{1,19}$")  # measurement ... fields timestamp
+
+log = logging.getLogger("collectors.sinks.influx")
 
 
 @dataclass(slots=True)
@@ -40,6 +49,7 @@ class _Segment:
     nbytes: int = 0
     acked: int = 0
     sealed: bool = False
+    pinned: bool = False  # a copy of a batch still being sent: never dropped for room (see prepend)
     cache: list[str] | None = field(default=None, repr=False)
 
 
@@ -68,6 +78,7 @@ class Spool:
         self._tail_file: BinaryIO | None = None
         self._last_fsync = time.monotonic()
         self._inflight = 0  # lines handed out by peek() and not yet acked
+        self.recovered_bad = 0  # corrupt lines cut out of reopened segments
         self.recovered_lines = self._recover()
         self._nbytes = sum(s.nbytes for s in self._segments)
 
@@ -79,12 +90,19 @@ class Spool:
                 seq = int(path.name[len(_PREFIX) : -len(_SUFFIX)])
             except ValueError:
                 continue
-            data = path.read_bytes()
-            cut = data.rfind(b"\n") + 1
-            if cut < len(data):  # partial last line from a crash mid-write
-                with path.open("r+b") as f:
-                    f.truncate(cut)
-                data = data[:cut]
+            try:
+                data = path.read_bytes()
+                cut = data.rfind(b"\n") + 1
+                if cut < len(data):  # partial last line from a crash mid-write: cut off and counted
+                    with path.open("r+b") as f:
+                        f.truncate(cut)
+                    data = data[:cut]
+                    self.recovered_bad += 1
+                data = self._clean(path, data)
+            except OSError as e:
+                log.warning("influxdb sink: spool segment %s cannot be read, skipped: %s", path, e.strerror or e)
+                continue
+            cut = len(data)
             n = data.count(b"\n")
             if n == 0:
                 path.unlink()
@@ -92,6 +110,36 @@ class Spool:
             self._segments.append(_Segment(seq, path, lines=n, nbytes=cut, sealed=True))
             total += n
         return total
+
+    def _clean(self, path: Path, data: bytes) -> bytes:
+        """``data`` without lines that cannot be ours; the file is rewritten when some were cut."""
+        try:
+            data.decode("utf-8")
+            fine = all(len(x) <= MAX_LINE_BYTES and _LINE_RE.match(x) for x in data.split(b"\n")[:-1])
+        except UnicodeDecodeError:
+            fine = False
+        if fine:
+            return data
+        keep: list[bytes] = []
+        bad = 0
+        for line in data.split(b"\n")[:-1]:
+            try:
+                line.decode("utf-8")
+                ok = len(line) <= MAX_LINE_BYTES and _LINE_RE.match(line) is not None
+            except UnicodeDecodeError:
+                ok = False
+            if ok:
+                keep.append(line)
+            else:
+                bad += 1
+        cleaned = b"".join(x + b"\n" for x in keep)
+        tmp = path.with_suffix(".tmp")
+        tmp.write_bytes(cleaned)
+        tmp.replace(path)
+        self.recovered_bad += bad
+        log.warning("influxdb sink: %d corrupt line(s) cut out of spool segment %s (counted as dropped: io_error)",
+                    bad, path)
+        return cleaned
 
     # ---- sizes -----------------------------------------------------------------------------
     @property
@@ -147,10 +195,14 @@ class Spool:
                 os.fsync(self._tail_file.fileno())
                 self._last_fsync = now
 
-    def prepend(self, lines: list[str]) -> None:
-        """Put ``lines`` in a new segment *before* the head (a batch older than everything spooled)."""
+    def prepend(self, lines: list[str], *, pinned: bool = False) -> int:
+        """Put ``lines`` in a new segment *before* the head (a batch older than everything spooled).
+
+        Returns the segment's sequence number.  ``pinned``: :meth:`drop_oldest` never deletes it
+        until :meth:`unpin`; :meth:`discard` removes it (a copy whose original got through).
+        """
         if not lines:
-            return
+            return -1
         with self._lock:
             seq = (self._segments[0].seq - 1) if self._segments else _FIRST_SEQ
             path = _segment_path(self.directory, seq)
@@ -159,8 +211,28 @@ class Spool:
                 f.write(data)
                 f.flush()
                 os.fsync(f.fileno())
-            self._segments.insert(0, _Segment(seq, path, lines=len(lines), nbytes=len(data), sealed=True))
+            self._segments.insert(0, _Segment(seq, path, lines=len(lines), nbytes=len(data), sealed=True,
+                                              pinned=pinned))
             self._nbytes += len(data)
+            return seq
+
+    def unpin(self, seq: int) -> None:
+        """Segment ``seq`` may be dropped for room again."""
+        with self._lock:
+            for seg in self._segments:
+                if seg.seq == seq:
+                    seg.pinned = False
+
+    def discard(self, seq: int) -> int:
+        """Delete segment ``seq`` (not the one being read); the unacked lines it held (0: not found)."""
+        with self._lock:
+            for i, seg in enumerate(self._segments):
+                if seg.seq == seq and not (i == 0 and self._inflight):
+                    self._segments.pop(i)
+                    self._nbytes -= seg.nbytes
+                    seg.path.unlink(missing_ok=True)
+                    return seg.lines - seg.acked
+            return 0
 
     def _tail(self) -> _Segment:
         if not self._segments or self._segments[-1].sealed:
@@ -236,7 +308,7 @@ class Spool:
         """Delete the oldest segment not being read; the number of unacked lines it held (0: none)."""
         with self._lock:
             for i, seg in enumerate(self._segments):
-                if i == 0 and self._inflight:
+                if (i == 0 and self._inflight) or seg.pinned:
                     continue  # its lines are in flight; drop the next one
                 if not seg.sealed:
                     self._seal_tail()
@@ -286,4 +358,4 @@ class Spool:
                 seg.cache = None
 
 
-__all__ = ["Spool"]
+__all__ = ["MAX_LINE_BYTES", "Spool"]

@@ -9,9 +9,12 @@ microsecond per arrival.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from loadgen.config.arrivals import ArrivalConfig
 
 CHUNK_MAX = 65_536
 CHUNK_MIN = 64
@@ -50,8 +53,8 @@ def register(process: str) -> Callable[[Callable[[Any], ArrivalProcess]], Callab
     return deco
 
 
-def make_process(config: Any) -> ArrivalProcess:
-    """The process for an arrivals config (any model with a ``process`` field)."""
+def make_process(config: ArrivalConfig) -> ArrivalProcess:
+    """The process for a phase's ``arrivals:`` config (chosen by its ``process`` name)."""
     try:
         factory = _REGISTRY[config.process]
     except KeyError:

@@ -32,7 +32,7 @@ def read_trace(path: Path) -> np.ndarray:
                     continue
                 try:
                     obj = json.loads(line)
-                except json.JSONDecodeError:
+                except (ValueError, RecursionError):  # bad JSON, a number too long, nesting too deep
                     raise InputError(f"{path}:{lineno}: not a number or JSON object: {line[:60]!r}") from None
                 if isinstance(obj, dict):
                     obj = obj.get("timestamp")

@@ -16,6 +16,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+from collectors.server.endpoints import server_url
 from userinput.errors import InputError
 
 MODELS_TIMEOUT_S = 10.0
@@ -28,6 +29,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override a scenario value, e.g. --set target.base_url=http://127.0.0.1:8000")
     p.add_argument("--run-id", default=None, help="run id (default: the output folder's name)")
+    p.add_argument("--junit", type=Path, default=None, metavar="FILE",
+                   help="also write the SLO verdict as JUnit XML (one test case per objective)")
     dist = p.add_argument_group("distributed")
     dist.add_argument("--master", action="store_true", help="run as Locust master; workers generate the load")
     dist.add_argument("--expect-workers", type=int, default=1, help="workers to wait for (with --master)")
@@ -43,10 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def models_url(base_url: str) -> str:
-    base = base_url.rstrip("/")
-    if base.endswith("/v1"):
-        base = base[:-3]
-    return base + "/v1/models"
+    return server_url(base_url, "/v1/models")
 
 
 def resolve_model(scenario: Any) -> Any:
@@ -83,14 +83,14 @@ def main(argv: list[str]) -> int:
     import locust  # noqa: F401
 
     from loadgen.config import load_scenario
+    from loadgen.locust.runtime import prepare
     from loadgen.locust.session import SessionOptions, default_out_dir, run_session, setup_logging
-    from loadgen.plan import Plan
     from loadgen.report import render, write_summary
 
     setup_logging()
     scenario = load_scenario(args.scenario, args.overrides)
     scenario = resolve_model(scenario)
-    plan = Plan(scenario)
+    plan = prepare(scenario).plan  # the dataset is read once; the local runtime reuses this plan
     out_dir: Path = args.out or default_out_dir(scenario.name)
     run_id = args.run_id or out_dir.name
     opts = SessionOptions(
@@ -108,6 +108,10 @@ def main(argv: list[str]) -> int:
     summary = run_session(scenario, plan, opts)
     path = write_summary(summary, out_dir)
     render(summary)
+    if args.junit is not None:
+        from loadgen.reporting import junit
+
+        junit.write(junit.run_junit(summary), args.junit)
     sys.stdout.write(f"summary: {path}\n")
     sys.stdout.flush()
     return int(summary["verdict"]["exit_code"])

@@ -7,8 +7,9 @@ path; cross-section rules (unique phase names, SLO phases that exist) live here.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from collectors.sinks.config import SinksConfig
 from loadgen.config.phases import PhaseConfig
@@ -30,8 +31,16 @@ class GeneratorConfig(StrictModel):
     connections: int | None = Field(default=None, gt=0, description="connection pool size (default derived)")
 
 
+class ObjectiveConfig(StrictModel):
+    """What the run is for; every report opens with it (``objective: latency`` is short for ``{goal: latency}``)."""
+
+    goal: Literal["latency", "throughput", "capacity"]
+    intent: str = Field(default="", max_length=300, description="one sentence: what the run should show")
+
+
 class Scenario(StrictModel):
     name: str = Field(default="scenario", min_length=1, description="default: the file name's stem")
+    objective: ObjectiveConfig | None = None
     seed: int = Field(default=0, ge=0, description="0 is a valid seed")
     target: TargetConfig
     workload: WorkloadConfig
@@ -41,6 +50,11 @@ class Scenario(StrictModel):
     generator: GeneratorConfig = GeneratorConfig()
     sinks: SinksConfig | None = None
     source_path: Path | None = Field(default=None, exclude=True, repr=False)
+
+    @field_validator("objective", mode="before")
+    @classmethod
+    def _objective_short_form(cls, v: Any) -> Any:
+        return {"goal": v} if isinstance(v, str) else v
 
     @model_validator(mode="after")
     def _cross_checks(self) -> Scenario:
@@ -68,4 +82,4 @@ class Scenario(StrictModel):
         return phase.max_inflight if phase.max_inflight is not None else self.max_inflight
 
 
-__all__ = ["UNJUDGED_KINDS", "GeneratorConfig", "Scenario"]
+__all__ = ["UNJUDGED_KINDS", "GeneratorConfig", "ObjectiveConfig", "Scenario"]

@@ -28,12 +28,21 @@ class TimeoutsConfig(StrictModel):
 class TargetConfig(StrictModel):
     base_url: str = Field(description="http(s)://host[:port][/prefix]; '/v1/...' paths are appended")
     model: str | None = Field(default=None, description="None: first model listed by /v1/models")
+    alias: str | None = Field(
+        default=None, min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_.:@/-]+$",
+        description="the `endpoint` tag of every point (default: host:port of base_url; never the URL)",
+    )
     api: Literal["chat", "completions", "embeddings"] = "chat"
     stream: bool = True
     timeouts: TimeoutsConfig = TimeoutsConfig()
     headers: dict[str, str] = Field(default_factory=dict, description="extra HTTP headers")
     api_key_env: str | None = Field(default=None, description="name of the env var holding the API key")
     api_key_file: ScenarioPath | None = Field(default=None, description="file holding the API key")
+    server_config: dict[str, str | int | float | bool] = Field(
+        default_factory=dict,
+        description="the server's batching configuration as you know it (e.g. {max_num_seqs: 256}), "
+                    "recorded with the run beside what the server tells; stated values win",
+    )
 
     @model_validator(mode="before")
     @classmethod

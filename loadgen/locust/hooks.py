@@ -17,6 +17,7 @@ import gevent
 from locust.env import Environment
 
 from collectors.records import RequestRecord
+from loadgen.busy import LoopMonitor
 from loadgen.locust import messages as m
 from loadgen.locust.scheduler import RuntimeFactory, Scheduler
 from loadgen.locust.telemetry import Role, Telemetry, make_telemetry
@@ -60,6 +61,7 @@ def install_worker(
         runner.send_message(m.DONE, done.to_dict())
 
     sched = Scheduler(make_runtime, send_done, telemetry, on_request=lambda r: _fire_request_event(environment, r))
+    monitor = LoopMonitor(sched.busy)
     _SCHEDULERS[id(environment)] = sched
 
     def on_plan(environment: Environment, msg: Any, **_kw: Any) -> None:
@@ -76,6 +78,8 @@ def install_worker(
         if telemetry is None and sched.rt is not None:
             sched.telemetry = make_telemetry(sched.rt.scenario, role, plan.run_id, plan.worker_label)
         log.info("plan received: slot %s of %d, t0 in %.2f s", plan.slot, plan.n_slots, -sched.now_offset_s())
+        if role == "worker":
+            monitor.start()  # loop stalls of this worker (the master's own run in its coordinator)
         sched.start()  # do not depend on Locust's user dispatch (it may leave a planned worker userless)
 
     def on_adopt(environment: Environment, msg: Any, **_kw: Any) -> None:
@@ -96,7 +100,7 @@ def install_worker(
 
     def on_report_to_master(client_id: str, data: dict[str, Any], **_kw: Any) -> None:
         data[m.REPORT_KEY] = {"delta": sched.recorder.take(), "inflight": sched.inflight,
-                              "stop_run": sched.telemetry.stop_requested}
+                              "stop_run": sched.telemetry.stop_requested, "busy": sched.busy.to_dict()}
 
     environment.events.report_to_master.add_listener(on_report_to_master)
 

@@ -22,12 +22,15 @@ from locust.env import Environment
 from locust.runners import STATE_MISSING, LocalRunner, MasterRunner
 
 from collectors import schema
+from collectors.counters import C_DROPPED, C_GENERATOR_FAULT, C_REQUESTS, Counters
 from collectors.histograms import HistogramSet
+from loadgen.busy import BusyMeter, LoopMonitor
+from loadgen.live_run import LiveRun
 from loadgen.locust import messages as m
 from loadgen.locust.scheduler import Scheduler
-from loadgen.locust.telemetry import Telemetry
+from loadgen.locust.telemetry import Telemetry, interval_s
 from loadgen.progress import Snapshot
-from loadgen.recorder import C_DROPPED, C_REQUESTS, Counters, merge_delta
+from loadgen.recorder import merge_delta
 from loadgen.slo import percentile_ms
 
 log = logging.getLogger(__name__)
@@ -91,6 +94,13 @@ class Coordinator:
         self.n_slots = 0
         self.stop_requested_at: float | None = None
         self._rate = _RateWindow()
+        # this process: aggregating, writing, loop stalls (loadgen/busy.py); shared with a local scheduler
+        self.busy = local_scheduler.busy if local_scheduler is not None else BusyMeter()
+        self.busy_by_worker: dict[str, dict[str, Any]] = {}  # the workers' own, from their reports
+        self._loop_monitor = LoopMonitor(self.busy)
+        self.live: LiveRun | None = None  # live SLO windows, phase events (with a sinks: section)
+        # called with every merged recorder delta (the live view keeps its own chart intervals)
+        self.merge_listeners: list[Callable[[dict[str, Any]], None]] = []
         runner.register_message(m.DONE, self._on_done)
         environment.events.worker_report.add_listener(self._on_worker_report)
         environment.events.heartbeat_sent.add_listener(self._on_heartbeat)
@@ -110,6 +120,9 @@ class Coordinator:
             self.last_heartbeat[cid] = time.time()
             msg = m.PlanMsg(self.run_id, self.scenario_dict, slot, self.n_slots, self.t0_wall, label)
             self.runner.send_message(m.PLAN, msg.to_dict(), client_id=cid)
+        if getattr(self.scenario, "sinks", None) is not None:
+            self.live = LiveRun(scenario=self.scenario, plan=self.plan, run_id=self.run_id,
+                                t0_wall=self.t0_wall, cumulative=self.hs)
 
     def offset_s(self, wall: float | None = None) -> float:
         return (time.time() if wall is None else wall) - self.t0_wall
@@ -122,12 +135,19 @@ class Coordinator:
     def _merge(self, delta: dict[str, Any]) -> None:
         merge_delta(self.hs, self.counters, delta)
         merge_delta(self.interval_hs, self.interval_counters, delta)
+        for listener in self.merge_listeners:
+            try:
+                listener(delta)
+            except Exception:
+                log.exception("merge listener failed")
 
     def _on_worker_report(self, client_id: str, data: dict[str, Any], **_kw: Any) -> None:
         payload = data.get(m.REPORT_KEY)
         if payload:
             self._merge(payload.get("delta") or {})
             self.inflight[client_id] = int(payload.get("inflight", 0))
+            if payload.get("busy"):
+                self.busy_by_worker[self.labels.get(client_id, client_id)] = payload["busy"]
             if payload.get("stop_run") and self.stop_requested_at is None:
                 log.error("worker %s: its telemetry spool is full and sinks.influxdb.on_spool_full is "
                           "stop_run: stopping the run", client_id)
@@ -265,27 +285,37 @@ class Coordinator:
         )
 
     def _interval(self, now: float) -> None:
+        t_start = time.perf_counter()
         lag, _ = percentile_ms(self.interval_hs, schema.M_SCHEDULE_LAG, self.interval_hs.phases(), 99.0)
         try:
-            self.telemetry.on_interval(self.interval_hs, self.interval_counters.encode(), now)
+            aggregate_s = self.telemetry.on_interval(self.interval_hs, self.interval_counters, now)
             self.telemetry.on_health(
                 now_s=now,
-                schedule_lag_p99_ms=lag,
                 inflight=sum(self.inflight.values()),
-                dropped=self.interval_counters.total(C_DROPPED),
+                dropped_arrivals=self.interval_counters.total(C_DROPPED),
                 workers_connected=len(self._alive()),
-                worker_cpu_percent=dict(self.cpu_now),
+                cpu_percent=max(self.cpu_now.values(), default=0.0),
+                generator_faults=self.interval_counters.total(C_GENERATOR_FAULT),
+                aggregate_s=aggregate_s,
+                loop_stall_max_s=self.busy.take_interval_stall(),
             )
         except Exception:
             log.exception("telemetry interval failed")
+        if self.live is not None:  # live SLO windows, phase and violation events (loadgen/live_run.py)
+            try:
+                self.telemetry.write_points(self.live.on_interval(
+                    now, self.interval_hs, self.interval_counters, lag_p99_ms=lag, cpu_percent=self.cpu_now))
+            except Exception:
+                log.exception("live SLO evaluation failed")
         self.interval_hs = HistogramSet()
         self.interval_counters = Counters()
+        self.busy.add("aggregating", time.perf_counter() - t_start)
 
     def wait(self, on_tick: Callable[[Snapshot], None] | None = None, tick_s: float = 1.0) -> None:
         """Run until every slot is done or the deadline passes; ``on_tick`` gets a snapshot each tick."""
-        sinks = getattr(self.scenario, "sinks", None)
-        interval_s = float(sinks.aggregate_interval_s) if sinks is not None else None
-        next_interval = time.time() + interval_s if interval_s else None
+        every_s = interval_s(self.scenario)  # the run folder always gets the interval points
+        next_interval = max(time.time(), self.t0_wall) + every_s
+        self._loop_monitor.start()
         while True:
             self.poll_local()
             self.watchdog()
@@ -294,9 +324,10 @@ class Coordinator:
             if self.telemetry.stop_requested and self.stop_requested_at is None:
                 log.error("telemetry spool full and sinks.influxdb.on_spool_full is stop_run: stopping the run")
                 self.request_stop()
-            if next_interval is not None and now >= next_interval:
+            if now >= next_interval:
                 self._interval(now)
-                next_interval = now + (interval_s or 1.0)
+                while next_interval <= now:  # absolute deadlines: no drift
+                    next_interval += every_s
             if on_tick is not None:
                 on_tick(self.snapshot())
             if self.all_done() or now > self.deadline_wall():
@@ -304,10 +335,15 @@ class Coordinator:
             if not self.local and not self._alive() and now > self.t0_wall:
                 log.error("no live worker left")
                 break
-            gevent.sleep(tick_s)
+            gevent.sleep(max(0.0, min(tick_s, next_interval - time.time())))
         self.poll_local()
-        if interval_s:
-            self._interval(time.time())
+        self._interval(time.time())
+        self._loop_monitor.stop()
+        if self.live is not None:
+            try:
+                self.telemetry.write_points(self.live.close(time.time(), self.stop_requested_at))
+            except Exception:
+                log.exception("live SLO close failed")
 
     def missing_done_slots(self) -> list[int]:
         return sorted(set(range(self.n_slots)) - self.done_slots)

@@ -28,10 +28,11 @@ from gevent.event import Event
 from gevent.pool import Group
 
 from collectors.records import ErrorClass, RequestRecord
+from loadgen.busy import BusyMeter
+from loadgen.goodput import goodput_rule
 from loadgen.locust.messages import AdoptMsg, DoneMsg, PlanMsg
-from loadgen.locust.telemetry import Telemetry
+from loadgen.locust.telemetry import NoTelemetry, Telemetry
 from loadgen.recorder import Recorder
-from loadgen.slo import goodput_test
 
 log = logging.getLogger(__name__)
 
@@ -82,9 +83,10 @@ class Scheduler:
     ) -> None:
         self._make_runtime = make_runtime
         self._send_done = send_done
-        self.telemetry = telemetry or Telemetry()
+        self.telemetry: Telemetry = telemetry or NoTelemetry()
         self._on_request = on_request
         self.recorder = Recorder()
+        self.busy = BusyMeter()  # time spent handing records to the sinks, loop stalls
         self.plan_ready = Event()
         self.stop_evt = Event()
         self.rt: Runtime | None = None
@@ -97,7 +99,7 @@ class Scheduler:
         self.running_slots: set[int] = set()
         self.stop_at_mono_ns: int | None = None
         self.worker_label = "local"
-        self.internal_errors = 0  # exceptions inside the generator (counted as malformed_chunk)
+        self.internal_errors = 0  # exceptions inside the generator (ErrorClass.GENERATOR: run invalid)
         self._started = False
 
     # ---- protocol entry points (called from message handlers) -------------------------------
@@ -105,7 +107,8 @@ class Scheduler:
         self.msg = msg
         self.worker_label = msg.worker_label
         self.rt = self._make_runtime(msg)
-        self.recorder.is_good = goodput_test(self.rt.scenario)
+        slo = getattr(self.rt.scenario, "slo", None)
+        self.recorder.goodput = goodput_rule(slo.objectives if slo is not None else [])
         # Move start-up objects (Locust, Flask, gevent, the plan) out of the collected generations:
         # fewer and shorter GC pauses in the schedule (measured in the reference prototype).
         gc.collect()
@@ -216,7 +219,7 @@ class Scheduler:
             n += 1
         return n
 
-    def _cap(self, rt: Runtime, phase_index: int, slot_count: int) -> int | None:
+    def _cap(self, rt: Runtime, phase_index: int, slot: int, slot_count: int) -> int | None:
         scenario = rt.scenario
         try:
             total = scenario.phase_max_inflight(scenario.phases[phase_index])
@@ -224,7 +227,8 @@ class Scheduler:
             total = getattr(scenario, "max_inflight", None)
         if total is None:
             return None
-        return max(1, -(-int(total) // slot_count))  # ceil: each slot's share of the global cap
+        # exact split: the slots' shares add up to the declared cap (a 0 share drops every arrival)
+        return slot_share(int(total), slot, slot_count)
 
     def _sleep_until(self, deadline_ns: int) -> bool:
         """Sleep to an absolute monotonic deadline; False if stopped while sleeping."""
@@ -245,7 +249,7 @@ class Scheduler:
             target = self.t0_mono_ns + int(a.offset_s * 1e9)
             if not self._sleep_until(target) or slot in self.released:
                 return
-            cap = self._cap(rt, a.phase_index, n_slots)
+            cap = self._cap(rt, a.phase_index, slot, n_slots)
             if cap is not None and len(group) >= cap:
                 self.recorder.dropped(a.phase, a.traffic_class)
                 continue
@@ -292,6 +296,7 @@ class Scheduler:
             worker=self.worker_label,
             scheduled_ns=scheduled_ns,
             wall_offset_ns=self.wall_offset_ns,
+            planned_prompt_tokens=getattr(a, "prompt_tokens", None),
         )
         try:
             rt.send(rt.make_request(a), rec)
@@ -302,7 +307,7 @@ class Scheduler:
             self.internal_errors += 1
             if self.internal_errors <= 5:
                 log.exception("request %d failed inside the load generator", a.idx)
-            rec.error = ErrorClass.MALFORMED
+            rec.error = ErrorClass.GENERATOR
             rec.error_detail = f"load generator exception: {type(err).__name__}: {err}"[:200]
             if rec.end_ns is None:
                 rec.end_ns = time.monotonic_ns()
@@ -320,7 +325,9 @@ class Scheduler:
     def _finish(self, rec: RequestRecord) -> None:
         self.recorder.record(rec)
         try:
+            t = time.perf_counter()
             self.telemetry.on_record(rec)
+            self.busy.add("writing", time.perf_counter() - t)
             if self._on_request is not None:
                 self._on_request(rec)
         except Exception:

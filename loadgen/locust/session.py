@@ -21,10 +21,12 @@ import gevent
 from locust.env import Environment
 
 from collectors import schema
+from collectors.counters import C_GENERATOR_FAULT
+from loadgen.busy import busiest
 from loadgen.locust.hooks import install_worker
 from loadgen.locust.master import Coordinator
 from loadgen.locust.runtime import build_runtime, scenario_to_dict
-from loadgen.locust.telemetry import Role, make_telemetry
+from loadgen.locust.telemetry import Role, endpoint_alias, make_telemetry
 from loadgen.locust.user import SchedulerUser
 from loadgen.progress import Progress
 from loadgen.report import PhaseInfo, build_summary
@@ -124,13 +126,20 @@ def run_session(
         env, scenario=scenario, scenario_dict=scenario_dict, plan=plan, run_id=opts.run_id,
         telemetry=telemetry, local_scheduler=local_sched,
     )
+    live = None
     if opts.web:
+        from loadgen.web import LiveView, start_web
+
+        live = LiveView(coord, run_id=opts.run_id, mode="distributed" if opts.master else "local",
+                        slo_source=lambda: getattr(coord, "live_run", None))
+        live.attach()
         # Locust's web UI re-parses sys.argv with its own parser (ui_extra_args_dict): hide ours.
         sys.argv[1:] = []
-        env.create_web_ui(host=opts.web_host, port=opts.web_port)
-        sys.stdout.write(f"Locust web UI on http://{opts.web_host}:{opts.web_port}\n")
+        _, url = start_web(env, live, host=opts.web_host, port=opts.web_port, on_stop=coord.request_stop)
+        sys.stdout.write(f"inferload live view: {url}inferload/  (Locust web UI: {url})\n")
+        sys.stdout.flush()
     _install_signals(coord)
-    scrape = start_server_metrics(scenario, telemetry, opts.run_id)
+    scrape = start_server_metrics(scenario, telemetry if live is None else live.tap(telemetry), opts.run_id)
     progress = Progress(progress_stream)
     try:
         if opts.master:
@@ -152,7 +161,7 @@ def run_session(
         else:
             coord.start(["local"])
             env.runner.start(1, spawn_rate=1)
-        coord.wait(on_tick=progress.update)
+        coord.wait(on_tick=progress.update if live is None else live.chain(progress.update))
     finally:
         progress.close()
         env.runner.quit()
@@ -160,16 +169,17 @@ def run_session(
             env.web_ui.stop()
     coord.poll_local()
     ended = datetime.now(UTC)
-    server_metrics = scrape.stop() if scrape is not None else None
+    server_metrics = scrape.stop()
     tel = telemetry.close()
     if server_metrics is not None:
         tel["server_metrics"] = server_metrics
-    return _summarize(scenario, plan, opts, coord, started, ended, tel)
+    server = scrape.operating_point(plan.phases, coord.t0_wall)
+    return _summarize(scenario, plan, opts, coord, started, ended, tel, server)
 
 
 def _summarize(
     scenario: Any, plan: Any, opts: SessionOptions, coord: Coordinator,
-    started: datetime, ended: datetime, telemetry: dict[str, Any],
+    started: datetime, ended: datetime, telemetry: dict[str, Any], server: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     phases = phase_infos(scenario, plan)
     judged = [p for p in scenario.slo_phases() if p in {ph.name for ph in phases}]
@@ -178,10 +188,12 @@ def _summarize(
         slo_cfg.objectives if slo_cfg is not None else [],
         slo_cfg.max_error_rate if slo_cfg is not None else None,
         coord.hs, coord.counters, judged,
+        confidence=slo_cfg.confidence if slo_cfg is not None else None,
     )
     lag_p99, _ = percentile_ms(coord.hs, schema.M_SCHEDULE_LAG, coord.hs.phases(), 99.0)
     lag_p50, _ = percentile_ms(coord.hs, schema.M_SCHEDULE_LAG, coord.hs.phases(), 50.0)
     gen = scenario.generator
+    busy = {("local" if coord.local else "master"): coord.busy.to_dict(), **coord.busy_by_worker}
     health = RunHealth(
         schedule_lag_p99_ms=lag_p99,
         max_schedule_lag_p99_ms=float(gen.max_schedule_lag_p99_ms),
@@ -189,12 +201,20 @@ def _summarize(
         max_cpu_percent=float(gen.max_cpu_percent),
         lost_slots=coord.lost_slots,
         missing_done_slots=coord.missing_done_slots(),
+        # a sink (InfluxDB spool full, on_spool_full: stop_run) asked for the stop: here, or on a
+        # worker (its report's stop_run flag; the coordinator sets ``stopped_by_sink``)
+        stopped_by_sink="influxdb" if coord.stop_requested_at is not None and (
+            coord.telemetry.stop_requested or getattr(coord, "stopped_by_sink", False)) else None,
+        generator_faults=coord.counters.total(C_GENERATOR_FAULT),
+        busiest=busiest(busy),
     )
     decision = decide_exit(verdict, health)
     meta = {
         "run_id": opts.run_id,
         "scenario": scenario.name,
+        "objective": scenario.objective.model_dump() if getattr(scenario, "objective", None) else None,
         "target": str(scenario.target.base_url),
+        "endpoint": endpoint_alias(scenario),
         "model": scenario.target.model,
         "mode": "distributed" if opts.master else "local",
         "workers": coord.n_slots,
@@ -211,16 +231,26 @@ def _summarize(
         "schedule_lag_p50_ms": lag_p50,
         "worker_cpu_max_percent": dict(coord.cpu_max),
         "stop_timeout_s": float(gen.stop_timeout_s),
+        "generator_faults": coord.counters.total(C_GENERATOR_FAULT),
+        "busy": busy,
     }
     after_stop = 0
     if coord.stop_requested_at is not None:
         stop_s = coord.offset_s(coord.stop_requested_at)
         after_stop = sum(1 for a in plan.arrivals(0, 1, max(stop_s, 0.0)))
-    return build_summary(
+    summary = build_summary(
         meta=meta, phases=phases, judged_phases=judged, hs=coord.hs, counters=coord.counters,
         verdict=verdict, health=health, decision=decision, generator=generator, telemetry=telemetry,
-        not_sent_after_stop=after_stop,
+        not_sent_after_stop=after_stop, server=server,
     )
+    if coord.live is not None:  # live SLO windows (loadgen/live_run.py): violations, burst recovery
+        live = coord.live.summary()
+        summary["slo_violations"] = live["slo_violations"]
+        for name, seconds in live["burst_recovery_s"].items():
+            if name in summary["phases"]:
+                summary["phases"][name]["burst_recovery_s"] = seconds
+                summary["phases"][name]["burst_recovery_reference"] = live["burst_recovery_reference"][name]
+    return summary
 
 
 def request_profile(scenario: Any) -> dict[str, Any]:

@@ -1,27 +1,27 @@
-"""The seam where per-request collectors and sinks plug into a run.
+"""The seam where the run's measurements reach the sinks: :func:`make_telemetry`.
 
-:class:`Telemetry` is a no-op: the load generator calls it at fixed points and ignores it
-otherwise.  The collectors work replaces it by changing only :func:`make_telemetry`.
+The load generator calls a :class:`Telemetry` at fixed points:
 
-- worker: :meth:`Telemetry.on_record` for every finished request (ok, failed, cancelled); it runs
-  inline in the request's greenlet, so it must not block;
-- master: :meth:`Telemetry.on_interval` every ``sinks.aggregate_interval_s`` (only when a
-  ``sinks:`` section is configured) with that interval's merged histograms and counter deltas,
-  and :meth:`Telemetry.on_health` with generator health at the same cadence;
-- both: :meth:`Telemetry.close` at the end; its dict goes to ``summary.json`` under ``telemetry``.
+- worker (and local run): :meth:`~Telemetry.on_record` for every finished request (inline in the
+  request's greenlet: it must not block);
+- master (and local run): :meth:`~Telemetry.on_interval` every ``sinks.aggregate_interval_s`` with
+  that interval's merged histograms and merged ``collectors.counters.Counters`` (the same counters
+  the run summary reads), then :meth:`~Telemetry.on_health`;
+- both: :meth:`~Telemetry.close` at the end; its dict goes to ``summary.json`` under ``telemetry``.
 
-With a ``sinks:`` section, :func:`make_telemetry` returns :class:`SinkTelemetry`, an adapter
-onto ``collectors.pipeline.RequestTelemetry``: workers write one raw point per request, the
-master (or a local run) writes the interval aggregates, generator health and sink accounting.
+:func:`make_telemetry` returns ``collectors.pipeline.RequestTelemetry`` itself (no adapter): with a
+``sinks:`` section it writes to those sinks; a master or local run always writes its interval points
+to the run folder (``<run_dir>/points/``).  A worker without a ``sinks:`` section gets
+:class:`NoTelemetry`.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
+from collectors.counters import Counters
 from collectors.histograms import HistogramSet
 from collectors.point import Point
 from collectors.records import RequestRecord
@@ -29,139 +29,111 @@ from collectors.records import RequestRecord
 log = logging.getLogger(__name__)
 
 Role = Literal["local", "master", "worker"]
+DEFAULT_INTERVAL_S = 5.0  # aggregate interval of a run without a ``sinks:`` section (run folder only)
 
 
-class Telemetry:
-    """Does nothing; subclasses write records, aggregates and health to sinks."""
-
-    def on_record(self, record: RequestRecord) -> None:
-        """Worker side: one finished request.  Must not block."""
-
-    def on_interval(self, merged: HistogramSet, counters: dict[str, int], now_s: float) -> None:
-        """Master side: histograms and counter deltas (``phase|class|counter``) of the last interval."""
-
-    def on_health(
-        self,
-        *,
-        now_s: float,
-        schedule_lag_p99_ms: float | None,
-        inflight: int,
-        dropped: int,
-        workers_connected: int,
-        worker_cpu_percent: dict[str, float],
-    ) -> None:
-        """Master side: generator health for the last interval."""
-
-    def write_points(self, points: list[Point]) -> None:
-        """Other collectors of the run (the server-metrics scraper) write through the same sinks."""
+class Telemetry(Protocol):
+    """What the load generator calls (``collectors.pipeline.RequestTelemetry`` implements it)."""
 
     @property
-    def stop_requested(self) -> bool:
-        """True when a sink asks the run to stop (InfluxDB spool full with on_spool_full=stop_run)."""
+    def configured(self) -> bool: ...
+
+    def on_record(self, rec: RequestRecord) -> None: ...
+
+    def on_interval(self, merged: HistogramSet, counters: Counters, now_s: float | None = None) -> float: ...
+
+    def on_health(
+        self, *, inflight: int = 0, dropped_arrivals: int = 0, workers_connected: int = 0,
+        cpu_percent: float = 0.0, interval_s: float | None = None, now_s: float | None = None,
+        schedule_lag: tuple[float, float, float] | None = None, worker: str | None = None,
+        generator_faults: int = 0, aggregate_s: float = 0.0, loop_stall_max_s: float = 0.0,
+    ) -> bool: ...
+
+    def write_points(self, points: list[Point]) -> None: ...
+
+    @property
+    def stop_requested(self) -> bool: ...
+
+    def close(self, timeout_s: float | None = None) -> dict[str, object]: ...
+
+
+class NoTelemetry:
+    """Writes nothing (a worker of a run without ``sinks:``)."""
+
+    configured = False
+
+    def on_record(self, rec: RequestRecord) -> None:
+        return None
+
+    def on_interval(self, merged: HistogramSet, counters: Counters, now_s: float | None = None) -> float:
+        return 0.0
+
+    def on_health(self, **_kw: Any) -> bool:
         return False
 
-    def close(self) -> dict[str, Any]:
-        """Flush and stop; returns the sink accounting for ``summary.json``."""
-        return {}
-
-
-# loadgen counter names -> the request-count slots of collectors.aggregates.IntervalCounters
-_COUNTER_MAP = {"requests": 0, "ok": 1, "good": 3, "output_tokens": 4}
-_N_SLOTS = 6  # requests, ok, errors, good, output_tokens, prompt_tokens
-_ERROR_PREFIX = "error:"
-
-
-def to_interval_counters(counters: Mapping[str, int]) -> dict[str, list[float]]:
-    """loadgen's ``phase|class|counter`` ints -> the encoded ``IntervalCounters`` the aggregates read."""
-    out: dict[str, list[float]] = {}
-    for key, value in counters.items():
-        phase, cls, name = key.split("|", 2)
-        slot = out.setdefault(f"c|{phase}|{cls}", [0.0] * _N_SLOTS)
-        if name in _COUNTER_MAP:
-            slot[_COUNTER_MAP[name]] += value
-        elif name.startswith(_ERROR_PREFIX):
-            slot[2] += value
-            ek = f"e|{phase}|{cls}|{name[len(_ERROR_PREFIX):]}"
-            out[ek] = [out.get(ek, [0.0])[0] + value]
-    return out
-
-
-class SinkTelemetry(Telemetry):
-    """Telemetry into the scenario's sinks through ``collectors.pipeline.RequestTelemetry``."""
-
-    def __init__(self, inner: Any, close_timeout_s: float) -> None:
-        self._inner = inner
-        self._close_timeout_s = close_timeout_s
-
-    def on_record(self, record: RequestRecord) -> None:
-        self._inner.on_record(record)
-
-    def on_interval(self, merged: HistogramSet, counters: dict[str, int], now_s: float) -> None:
-        self._inner.on_interval(merged, to_interval_counters(counters), now_s)
-
-    def on_health(
-        self,
-        *,
-        now_s: float,
-        schedule_lag_p99_ms: float | None,
-        inflight: int,
-        dropped: int,
-        workers_connected: int,
-        worker_cpu_percent: dict[str, float],
-    ) -> None:
-        # the lag percentiles come from the interval's merged histograms (on_interval, just before)
-        cpu = max(worker_cpu_percent.values(), default=0.0)
-        self._inner.on_health(inflight=inflight, dropped_arrivals=dropped,
-                              workers_connected=workers_connected, cpu_percent=cpu, now_s=now_s)
-
     def write_points(self, points: list[Point]) -> None:
-        for sink in self._inner.sinks:
-            if sink.name != "prometheus":
-                sink.write(points)
+        return None
 
     @property
     def stop_requested(self) -> bool:
-        return bool(self._inner.stop_requested)
+        return False
 
-    def close(self) -> dict[str, Any]:
-        out: dict[str, Any] = self._inner.close(timeout_s=self._close_timeout_s)
-        return out
+    def close(self, timeout_s: float | None = None) -> dict[str, object]:
+        return {}
 
 
 _ROLES = {"local": "standalone", "master": "master", "worker": "worker"}
 
 
+def endpoint_alias(scenario: Any) -> str:
+    """The ``endpoint`` tag: ``target.alias``, else the target's host:port (never the URL)."""
+    target = scenario.target
+    alias = getattr(target, "alias", None)
+    if alias:
+        return str(alias)
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(str(target.base_url))
+    host = parts.hostname or "target"
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    return f"{host}:{port}"
+
+
+def interval_s(scenario: Any) -> float:
+    sinks = getattr(scenario, "sinks", None)
+    return float(sinks.aggregate_interval_s) if sinks is not None else DEFAULT_INTERVAL_S
+
+
 def make_telemetry(
     scenario: Any, role: Role, run_id: str, worker_id: str, run_dir: Path | None = None
 ) -> Telemetry:
-    """The one factory the load generator uses: no-op without a ``sinks:`` section.
+    """The one factory the load generator uses.
 
-    ``run_dir``: the run's output folder; the InfluxDB spool defaults to ``<run_dir>/spool/<worker>``
-    (workers, which have no output folder, spool to a temporary folder named in the log and summary).
+    ``run_dir``: the run's output folder (master and local runs): the InfluxDB spool defaults to
+    ``<run_dir>/spool/<worker>`` and the interval points go to ``<run_dir>/points/``.
     """
     sinks = getattr(scenario, "sinks", None)
-    if sinks is None:
-        return Telemetry()
+    if sinks is None and (role == "worker" or run_dir is None):
+        return NoTelemetry()
     from collectors.health import HealthLimits
     from collectors.pipeline import RequestTelemetry
-    from loadgen.slo import goodput_slo
 
-    target = scenario.target
-    inner = RequestTelemetry(
+    close_timeout = 10.0
+    if sinks is not None and sinks.influxdb is not None:
+        close_timeout = float(getattr(sinks.influxdb, "close_timeout_s", 0.0) or max(10.0, float(sinks.influxdb.timeout_s) * 2))
+    return RequestTelemetry(
         sinks,
         run_id=run_id,
         scenario=scenario.name,
         worker=worker_id,
         role=_ROLES[role],
-        endpoint=str(target.base_url),
-        model=target.model or "",
-        slo=goodput_slo(scenario),
+        endpoint=endpoint_alias(scenario),
+        model=scenario.target.model or "",
         health_limits=HealthLimits(lag_p99_s=float(scenario.generator.max_schedule_lag_p99_ms) / 1000.0,
                                    cpu_percent=float(scenario.generator.max_cpu_percent)),
         run_dir=run_dir,
+        close_timeout_s=close_timeout,
     )
-    return SinkTelemetry(inner, close_timeout_s=max(10.0, float(sinks.influxdb.timeout_s) * 2)
-                         if sinks.influxdb is not None else 10.0)
 
 
-__all__ = ["Role", "SinkTelemetry", "Telemetry", "make_telemetry", "to_interval_counters"]
+__all__ = ["DEFAULT_INTERVAL_S", "NoTelemetry", "Role", "Telemetry", "endpoint_alias", "interval_s", "make_telemetry"]

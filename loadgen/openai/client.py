@@ -39,7 +39,8 @@ error object in the stream → ``malformed_chunk``.
 
 **Secrets.** ``Authorization: Bearer <key>`` from ``target.api_key()`` (read once, here) goes
 only into the request head; it is never logged, stored in records or put into error details.
-TLS certificates and host names are verified unless ``verify_tls=False``.
+TLS certificates and host names are always verified, against the system's trust store (a
+private CA: point ``SSL_CERT_FILE`` at its certificate).
 """
 
 from __future__ import annotations
@@ -49,7 +50,7 @@ import json
 import ssl
 import time
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 import gevent
@@ -64,12 +65,12 @@ from loadgen.openai.read_timeout import ReadWatchdog
 from loadgen.openai.sse import SseParser
 from loadgen.openai.stream import StreamState, interpret_body, server_timing_from_headers, short
 
+if TYPE_CHECKING:
+    from loadgen.config import TargetConfig
+
 CLOCK_NS: Callable[[], int] = time.monotonic_ns
 """The one clock of every record timestamp."""
 
-DEFAULT_CONNECT_S = 10.0
-DEFAULT_READ_S = 30.0
-DEFAULT_TOTAL_S = 600.0
 _BLOCK = 64 * 1024
 _ERROR_BODY_MAX = 4096
 
@@ -85,26 +86,6 @@ class _Fail(Exception):
 
 class _Stale(Exception):
     """Internal: a reused connection failed before any response byte: retry once."""
-
-
-def _timeouts(target: Any) -> tuple[float | None, float | None, float | None]:
-    """``(connect, read, total)`` seconds from ``target.timeouts`` (None = no limit)."""
-    t = getattr(target, "timeouts", None)
-
-    def pick(default: float, *names: str) -> float | None:
-        if t is None:
-            return default
-        for n in names:
-            if hasattr(t, n):
-                v = getattr(t, n)
-                return None if v is None or v <= 0 else float(v)
-        return default
-
-    return (
-        pick(DEFAULT_CONNECT_S, "connect_s", "connect"),
-        pick(DEFAULT_READ_S, "read_s", "read", "idle_s"),
-        pick(DEFAULT_TOTAL_S, "total_s", "total"),
-    )
 
 
 def _drain_body(resp: HTTPSocketResponse, sock: gevent.socket.socket, limit: int) -> bytes:
@@ -127,14 +108,13 @@ class OpenAIClient:
 
     def __init__(
         self,
-        target: Any,
+        target: TargetConfig,
         *,
         max_connections: int,
-        verify_tls: bool | None = None,
         clock_ns: Callable[[], int] = CLOCK_NS,
     ) -> None:
-        """``target``: the scenario's ``target`` section (``base_url``, ``headers``, ``timeouts``,
-        ``api_key()``); ``max_connections`` >= the peak number of requests in flight."""
+        """``target``: the scenario's ``target`` section; ``max_connections`` >= the peak number of
+        requests in flight."""
         if max_connections < 1:
             raise ValueError("max_connections must be >= 1")
         url = urlsplit(str(target.base_url))
@@ -145,27 +125,20 @@ class OpenAIClient:
         tls = url.scheme == "https"
         port = url.port or (443 if tls else 80)
         self._prefix = url.path.rstrip("/")
-        if verify_tls is None:
-            verify_tls = bool(getattr(target, "verify_tls", True))
         ssl_ctx: ssl.SSLContext | None = None
         if tls:  # gevent's context: its sockets are cooperative even without monkey-patching
             ssl_ctx = gevent.ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)  # verifies cert + host name
             ssl_ctx.load_default_certs()
-            if not verify_tls:
-                ssl_ctx.check_hostname = False
-                ssl_ctx.verify_mode = ssl.CERT_NONE
-        connect_s, read_s, total_s = _timeouts(target)
-        self.connect_s, self.read_s, self.total_s = connect_s, read_s, total_s
+        timeouts = target.timeouts
+        self.connect_s, self.read_s, self.total_s = timeouts.connect_s, timeouts.read_s, timeouts.total_s
         self.stats = ClientStats()
-        self._pool = Pool(url.hostname, port, ssl_ctx, connect_s, read_s, max_connections, self.stats)
+        self._pool = Pool(url.hostname, port, ssl_ctx, self.connect_s, self.read_s, max_connections, self.stats)
         host_hdr = url.hostname if url.port is None else f"{url.hostname}:{url.port}"
         if ":" in url.hostname and not host_hdr.startswith("["):  # IPv6 literal
             host_hdr = f"[{url.hostname}]" + (f":{url.port}" if url.port else "")
         lines = [f"Host: {host_hdr}", "User-Agent: inferload", "Content-Type: application/json"]
-        extra = getattr(target, "headers", None) or {}
-        lines.extend(f"{k}: {v}" for k, v in dict(extra).items())
-        key_fn = getattr(target, "api_key", None)
-        key = key_fn() if callable(key_fn) else None
+        lines.extend(f"{k}: {v}" for k, v in target.headers.items())
+        key = target.api_key()
         if key:
             lines.append(f"Authorization: Bearer {key}")
         self._head_fixed = ("\r\n".join(lines) + "\r\n").encode("latin-1")
@@ -195,9 +168,8 @@ class OpenAIClient:
         """Send ``prepared`` and fill ``record`` in place (see module docstring)."""
         record.wall_offset_ns = self.wall_offset_ns
         self.stats.requests += 1
-        timer = gevent.Timeout(self.total_s) if self.total_s else None
-        if timer is not None:
-            timer.start()
+        timer = gevent.Timeout(self.total_s)
+        timer.start()
         try:
             self._send(prepared, record)
         except _Fail as f:
@@ -209,8 +181,7 @@ class OpenAIClient:
         except Exception as e:  # a bug or an unforeseen transport error: classified, not raised
             self._set_error(record, ErrorClass.RESET, f"{type(e).__name__}: {e}")
         finally:
-            if timer is not None:
-                timer.close()
+            timer.close()
         if record.end_ns is None:
             record.end_ns = self._clock()
 
@@ -281,7 +252,7 @@ class OpenAIClient:
                 reusable = self._read_stream(resp, sock, record, prepared, t)
             else:
                 body = self._read_all(resp, sock)
-                interpret_body(record, prepared.api, body, clock())  # type: ignore[arg-type]
+                interpret_body(record, prepared.api, body, clock())
                 reusable = not resp.should_close()
         finally:
             self._pool.release(sock, reusable)
@@ -327,12 +298,12 @@ class OpenAIClient:
         clock = self._clock
         parser = SseParser()
         feed = parser.feed
-        state = StreamState(record, prepared.api)  # type: ignore[arg-type]
+        state = StreamState(record, prepared.api)
         on_event = state.on_event
         buf = resp._body_buffer
         recv = sock.recv
         t = t_head
-        watchdog = ReadWatchdog(self.read_s, clock, t_head) if self.read_s else None
+        watchdog = ReadWatchdog(self.read_s, clock, t_head)
         hub = gevent.get_hub()
         io = hub.loop.io(sock.fileno(), 1) if self._pool.ssl_ctx is None else None
         wait = hub.wait
@@ -350,8 +321,7 @@ class OpenAIClient:
                     wait(io)
                 data = recv(_BLOCK)
                 t = clock()
-                if watchdog is not None:
-                    watchdog.last_ns = t
+                watchdog.last_ns = t
                 resp.feed(data)  # b"": EOF -> completes a close-delimited body, else HTTPParseError
         except TimeoutError:
             if state.done:  # [DONE] came; only the end of the HTTP body is late
@@ -367,8 +337,7 @@ class OpenAIClient:
                 record.error_detail = short(f"connection broken mid-stream: {_os_detail(e)}")
             return False
         finally:
-            if watchdog is not None:
-                watchdog.stop()
+            watchdog.stop()
             if io is not None:
                 io.close()
             sock.settimeout(self.read_s)

@@ -38,8 +38,8 @@ class Pool:
     """Keep-alive connections to one host: at most ``size``, most recently used first."""
 
     def __init__(
-        self, host: str, port: int, ssl_ctx: ssl.SSLContext | None, connect_s: float | None,
-        read_s: float | None, size: int, stats: ClientStats,
+        self, host: str, port: int, ssl_ctx: ssl.SSLContext | None, connect_s: float,
+        read_s: float, size: int, stats: ClientStats,
     ) -> None:
         self.host, self.port, self.ssl_ctx = host, port, ssl_ctx
         self.connect_s, self.read_s = connect_s, read_s

@@ -13,12 +13,12 @@ from pathlib import Path
 import pytest
 
 from collectors import schema
-from collectors.histograms import HistogramSet, record_request
 from collectors.pipeline import RequestTelemetry
 from collectors.point import Point
 from collectors.records import ErrorClass
 from collectors.sinks.config import InfluxSinkConfig, SinksConfig
 from collectors.sinks.influx import InfluxSink
+from loadgen.recorder import Recorder
 from tests.collectors.fakes import WALL0_NS, make_record
 from tests.support.influx import InfluxStack
 
@@ -48,13 +48,13 @@ class Feeder:
     """Feeds records through the telemetry and writes an aggregate interval every ``every`` records."""
 
     def __init__(self, tel: RequestTelemetry, every: int = 500) -> None:
-        self.tel, self.every, self.hs, self.n, self.ok = tel, every, HistogramSet(), 0, 0
+        self.tel, self.every, self.recorder, self.n, self.ok = tel, every, Recorder(), 0, 0
 
     def feed(self, start: int, stop: int, pause_s: float = 0.0) -> None:
         for i in range(start, stop):
             rec = record_for(i)
             self.tel.on_record(rec)  # type: ignore[arg-type]
-            record_request(self.hs, rec)  # type: ignore[arg-type]
+            self.recorder.record(rec)  # type: ignore[arg-type]
             self.n += 1
             self.ok += int(rec.ok)  # type: ignore[attr-defined]
             if self.n % self.every == 0:
@@ -63,8 +63,9 @@ class Feeder:
                 time.sleep(pause_s)
 
     def interval(self, i: int) -> None:
-        self.tel.on_interval(self.hs, None, now_s=(WALL0_NS / 1e9) + i * GAP_S + 0.5)
-        self.hs = HistogramSet()
+        self.tel.on_interval(self.recorder.histograms, self.recorder.counters,
+                             now_s=(WALL0_NS / 1e9) + i * GAP_S + 0.5)
+        self.recorder = Recorder()
 
 
 def check_counts(influx: InfluxStack, db: str, n: int, ok: int) -> None:

@@ -10,13 +10,15 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from collectors import schema
-from collectors.histograms import HistogramSet, record_request
+from collectors.counters import Counters
+from collectors.histograms import HistogramSet
 from collectors.pipeline import RequestTelemetry
 from collectors.records import ErrorClass
 from collectors.sinks.config import InfluxSinkConfig, PrometheusSinkConfig, SinksConfig
 from collectors.sinks.influx import InfluxSink
 from collectors.sinks.prometheus import PrometheusSink
 from collectors.sinks.transport import read_token
+from loadgen.recorder import Recorder, merge_delta
 from tests.collectors.fakes import WALL0_NS, FakeTransport, make_record
 from userinput.errors import InputError
 
@@ -37,12 +39,12 @@ def test_standalone_writes_raw_aggregates_health_and_accounting(tmp_path: Path) 
     out = tmp_path / "points.lp"
     cfg = SinksConfig.model_validate({"file": {"path": str(out)}, "aggregate_interval_s": 1.0})
     tel = RequestTelemetry(cfg, run_id="r", scenario="s", worker="w0", role="standalone", clock=lambda: 1e9)
-    hs = HistogramSet()
+    recorder = Recorder()
     for i in range(100):
         rec = make_record(i, error=ErrorClass.HTTP_5XX if i % 10 == 0 else None)
         tel.on_record(rec)
-        record_request(hs, rec)
-    tel.on_interval(hs, None, now_s=WALL0_NS / 1e9 + 1)
+        recorder.record(rec)
+    tel.on_interval(recorder.histograms, recorder.counters, now_s=WALL0_NS / 1e9 + 1)
     # drops at max_inflight: the target fell behind, not the generator -> the interval stays valid
     assert tel.on_health(inflight=4, dropped_arrivals=2, workers_connected=1, cpu_percent=10) is False
     assert tel.on_health(inflight=4, workers_connected=1, cpu_percent=99) is True
@@ -64,20 +66,14 @@ def test_worker_and_master_roles_split_the_work(tmp_path: Path) -> None:
     cfg = SinksConfig.model_validate({"file": {"path": str(tmp_path / "p.lp")}})
     workers = [RequestTelemetry(cfg, run_id="r", scenario="s", worker=f"w{k}", role="worker") for k in range(2)]
     master = RequestTelemetry(cfg, run_id="r", scenario="s", worker="master", role="master")
-    merged = HistogramSet()
-    shipped = []
+    merged, counters = HistogramSet(), Counters()
     for k, w in enumerate(workers):
-        hs = HistogramSet()
+        recorder = Recorder()
         for i in range(k, 50, 2):
             rec = make_record(i, worker=f"w{k}")
             w.on_record(rec)
-            record_request(hs, rec)
-        merged.merge_encoded(hs.encode())
-        shipped.append(w.take_counters())
-    counters: dict[str, list[float]] = {}
-    for d in shipped:
-        for key, v in d.items():
-            counters[key] = [a + b for a, b in zip(counters.get(key, [0.0] * len(v)), v, strict=True)]
+            recorder.record(rec)
+        merge_delta(merged, counters, recorder.take())
     master.on_interval(merged, counters, now_s=WALL0_NS / 1e9)
     for t in (*workers, master):
         t.close(5)
@@ -138,12 +134,12 @@ def test_prometheus_sink_serves_live_run_metrics() -> None:
     prom = PrometheusSink(PrometheusSinkConfig(port=0))
     cfg = SinksConfig()
     tel = RequestTelemetry(cfg, run_id="r", scenario="s", worker="master", role="standalone", sinks=[prom])
-    hs = HistogramSet()
+    recorder = Recorder()
     for i in range(40):
         rec = make_record(i, error=ErrorClass.TIMEOUT if i < 4 else None)
         tel.on_record(rec)
-        record_request(hs, rec)
-    tel.on_interval(hs, None, now_s=1.0)
+        recorder.record(rec)
+    tel.on_interval(recorder.histograms, recorder.counters, now_s=1.0)
     tel.on_health(inflight=7, dropped_arrivals=1, workers_connected=2, cpu_percent=95)
     try:
         with urllib.request.urlopen(f"http://127.0.0.1:{prom.port}/metrics", timeout=5) as r:

@@ -6,12 +6,16 @@ import numpy as np
 import pytest
 
 from collectors import schema
-from collectors.aggregates import AggregateBuilder, GoodputSLO, IntervalCounters
+from collectors.aggregates import AggregateBuilder
+from collectors.counters import Counters
 from collectors.health import HealthLimits, HealthSample, health_fields
 from collectors.histograms import HistogramSet, record_request
 from collectors.point import Point
 from collectors.records import ErrorClass
 from collectors.request import RequestCollector, sampled, status_class
+from loadgen.config.slo import SloObjective
+from loadgen.goodput import goodput_rule
+from loadgen.recorder import Recorder, merge_delta
 from tests.collectors.fakes import WALL0_NS, make_record
 
 
@@ -91,36 +95,85 @@ def test_sampling_is_deterministic_uniform_and_weighted() -> None:
     assert sum(sampled(i, 0.5) for i in range(0, 20_000, 2)) == pytest.approx(5000, rel=0.06), "no stride bias"
 
 
-def test_counters_merge_and_goodput() -> None:
-    slo = GoodputSLO(ttft_s=0.1, tpot_s=0.02)
-    w1, w2 = IntervalCounters(), IntervalCounters()
-    w1.add(make_record(0, ttft_s=0.05), slo)  # good
-    w1.add(make_record(1, ttft_s=0.5), slo)  # ok, too slow
-    w2.add(make_record(2, itl_s=0.05), slo)  # ok, TPOT too slow
-    w2.add(make_record(3, error=ErrorClass.TIMEOUT), slo)
-    w2.add(make_record(4, cls="batch", tokens=1), slo)  # one token: TPOT not defined, passes
-    master = IntervalCounters()
-    master.merge_encoded(w1.encode_and_reset())
-    master.merge_encoded(w2.encode())
-    assert w1.total() == 0
-    chat = master.get("measure", "chat")
-    assert chat == {"requests": 4, "ok": 3, "errors": 1, "good": 1, "output_tokens": 24, "prompt_tokens": 400}
-    assert master.get("measure", "batch")["good"] == 1
-    assert master.errors() == {("measure", "chat", "timeout"): 1}
+def _obj(metric: str, max_ms: float, percentile: float = 99.0) -> SloObjective:
+    return SloObjective(metric=metric, percentile=percentile, max_ms=max_ms)  # type: ignore[arg-type]
 
-    pts = AggregateBuilder(run_id="r", scenario="s").points(HistogramSet(), master, interval_s=2.0, now_ns=9)
+
+def test_counters_merge_into_throughput_and_error_points() -> None:
+    rule = goodput_rule([_obj("ttft", 100), _obj("tpot", 20)])
+    w1, w2 = Recorder(rule), Recorder(rule)
+    w1.record(make_record(0, ttft_s=0.05))  # good
+    w1.record(make_record(1, ttft_s=0.5))  # ok, too slow
+    w2.record(make_record(2, itl_s=0.05))  # ok, TPOT too slow
+    w2.record(make_record(3, error=ErrorClass.TIMEOUT))
+    w2.record(make_record(4, cls="batch", tokens=1))  # one token: TPOT not defined, passes
+    hs, master = HistogramSet(), Counters()
+    merge_delta(hs, master, w1.take())
+    merge_delta(hs, master, w2.take())
+    assert not w1.counters, "take() resets the worker's counters"
+    assert master.get("measure", "chat", "requests") == 4 and master.get("measure", "chat", "ok") == 3
+    assert master.get("measure", "chat", "good") == 1
+    assert master.get("measure", "chat", "output_tokens") == 24, "tokens of ok requests"
+    assert master.get("measure", "chat", "prompt_tokens") == 300, "prompt tokens of ok requests"
+    assert master.get("measure", "batch", "good") == 1
+    assert master.errors() == {"timeout": 1}
+
+    pts = AggregateBuilder(run_id="r", scenario="s").points(hs, master, interval_s=2.0, now_ns=9)
     thr = {p.tags["class"]: p.fields for p in pts if p.measurement == schema.THROUGHPUT.name}
     assert thr["chat"]["req_per_s"] == 2.0 and thr["chat"]["goodput_req_per_s"] == 0.5
     assert thr["chat"]["output_tokens_per_s"] == 12 and thr["chat"]["bad_fraction"] == 0.75
+    assert thr["chat"]["prompt_tokens"] == 300 and thr["chat"]["errors"] == 1
     errs = [p for p in pts if p.measurement == schema.ERRORS.name]
     assert len(errs) == 1 and errs[0].tags["error"] == "timeout" and errs[0].fields["count"] == 1
 
 
 def test_no_slo_means_every_ok_request_is_good() -> None:
-    c = IntervalCounters()
-    c.add(make_record(0, ttft_s=100.0))
-    c.add(make_record(1, error=ErrorClass.CONNECT))
-    assert c.get("measure", "chat")["good"] == 1
+    """Regression (issue 14): with no TTFT/TPOT/E2E objective no request was counted good (goodput 0)."""
+    r = Recorder(goodput_rule([]))
+    r.record(make_record(0, ttft_s=100.0))
+    r.record(make_record(1, error=ErrorClass.CONNECT))
+    assert r.counters.get("measure", "chat", "good") == 1
+    pts = AggregateBuilder(run_id="r", scenario="s").points(r.histograms, r.counters, interval_s=1.0, now_ns=1)
+    thr = next(p.fields for p in pts if p.measurement == schema.THROUGHPUT.name)
+    assert thr["goodput_req_per_s"] == 1.0 and thr["bad_fraction"] == 0.5
+
+
+def test_itl_only_slo_counts_goodput_by_the_requests_own_gaps() -> None:
+    """Regression (issue 14): an ITL-only SLO counted no good request."""
+    r = Recorder(goodput_rule([_obj("itl", 20, percentile=99)]))
+    r.record(make_record(0, itl_s=0.01))  # every gap 10 ms: good
+    r.record(make_record(1, itl_s=0.05))  # every gap 50 ms: bad
+    r.record(make_record(2, tokens=1))  # no gap: passes
+    assert r.counters.get("measure", "chat", "good") == 2
+
+
+def test_prompt_tokens_fall_back_to_the_planned_count() -> None:
+    """Regression (issue 14): llm_throughput prompt_tokens was always 0."""
+    rec = make_record(0)
+    rec.prompt_tokens = None
+    rec.planned_prompt_tokens = 77
+    r = Recorder()
+    r.record(rec)
+    assert r.counters.get("measure", "chat", "prompt_tokens") == 77
+
+
+def test_generator_faults_are_not_the_targets_errors() -> None:
+    r = Recorder()
+    r.record(make_record(0, error=ErrorClass.GENERATOR))
+    assert r.counters.errors() == {}
+    assert r.counters.get("measure", "chat", "generator_fault") == 1
+    assert r.counters.get("measure", "chat", "requests") == 1
+
+
+def test_cumulative_points_only_for_keys_that_changed() -> None:
+    hs1, hs2 = HistogramSet(), HistogramSet()
+    hs1.record(schema.M_TTFT, "warmup", "chat", 0.1)
+    hs2.record(schema.M_TTFT, "steady", "chat", 0.2)
+    b = AggregateBuilder(run_id="r", scenario="s")
+    b.points(hs1, Counters(), interval_s=1, now_ns=1)
+    pts = b.points(hs2, Counters(), interval_s=1, now_ns=2)
+    cum = {p.tags["phase"] for p in pts if p.tags.get("window") == "cumulative"}
+    assert cum == {"steady"}, "warmup's cumulative point did not change and is not rewritten"
 
 
 def test_percentiles_come_from_merged_histograms() -> None:
@@ -133,12 +186,12 @@ def test_percentiles_come_from_merged_histograms() -> None:
     for w in workers:
         merged.merge_encoded(w.encode())
     b = AggregateBuilder(run_id="r", scenario="s")
-    pts = b.points(merged, None, interval_s=1, now_ns=1)
+    pts = b.points(merged, Counters(), interval_s=1, now_ns=1)
     interval = next(p for p in pts if p.tags["window"] == "interval")
     for q, name in ((50, "p50_s"), (90, "p90_s"), (99, "p99_s"), (99.9, "p99_9_s")):
         assert interval.fields[name] == pytest.approx(np.percentile(values, q), rel=2e-3)
     assert interval.fields["count"] == 20_000
-    pts2 = b.points(merged, None, interval_s=1, now_ns=2)
+    pts2 = b.points(merged, Counters(), interval_s=1, now_ns=2)
     cumulative = next(p for p in pts2 if p.tags["window"] == "cumulative")
     assert cumulative.fields["count"] == 40_000, "cumulative window adds the intervals up"
 
@@ -147,7 +200,7 @@ def test_latency_points_cover_every_metric_phase_class() -> None:
     hs = HistogramSet()
     for i in range(20):
         record_request(hs, make_record(i, phase=("warmup", "measure")[i % 2], cls=("a", "b")[i // 10]))
-    pts = AggregateBuilder(run_id="r", scenario="s", cumulative=False).points(hs, None, interval_s=1, now_ns=1)
+    pts = AggregateBuilder(run_id="r", scenario="s", cumulative=False).points(hs, Counters(), interval_s=1, now_ns=1)
     keys = {(p.tags["metric"], p.tags["phase"], p.tags["class"]) for p in pts}
     assert keys == set(hs.keys())  # noqa: SIM118
     assert all(isinstance(p, Point) and p.measurement == schema.LATENCY.name for p in pts)

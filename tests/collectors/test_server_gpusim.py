@@ -1,5 +1,5 @@
 """Server collector against live gpusim: queue/prefill/decode deltas agree with gpusim's trace,
-as collected and as stored in a real InfluxDB."""
+as collected and as stored in a real InfluxDB, and no false counter resets on a busy host."""
 
 from __future__ import annotations
 
@@ -9,6 +9,8 @@ import re
 import signal
 import subprocess
 import sys
+import threading
+import time
 import urllib.request
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -134,3 +136,47 @@ def test_server_deltas_stored_in_influxdb_agree_with_trace(
         inf_bucket = influx.server.sum(influx_db, s.SERVER_LATENCY_BUCKET.name, s.SF_BUCKET_COUNT.name,
                                        f"{where} AND \"le\" = '+Inf'")
         assert inf_bucket == n
+
+
+@pytest.fixture
+def busy_cpus() -> Iterator[None]:
+    """Two busy-loop processes (both cores of the CI machine) for the test's duration."""
+    procs = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(2)]
+    try:
+        yield
+    finally:
+        for p in procs:
+            p.kill()
+            p.wait()
+
+
+def test_no_false_counter_resets_under_cpu_contention(sim: Sim, busy_cpus: None) -> None:
+    """Regression (issue 14, section 2 item 8): with both cores busy and ``--time-scale 20``, gpusim
+    admitted requests into a step that started before they arrived; the negative TTFT/prefill
+    observations made histogram sums go down and the collector reported ``resets == 49``."""
+    collector = ServerMetricsCollector(sim.base + "/metrics", get=http_get, tags={"host": "t"})
+    collector.collect(time.time_ns())
+    stop = threading.Event()
+
+    def traffic() -> None:
+        while not stop.is_set():
+            _load(sim.base)
+
+    loader = threading.Thread(target=traffic, daemon=True)
+    loader.start()
+    scrapes: list[list[Point]] = []
+    try:
+        for _ in range(8):
+            time.sleep(0.5)
+            scrapes.append(list(collector.collect(time.time_ns())))
+    finally:
+        stop.set()
+        loader.join(60)
+    sim.stop()
+    resets = [p.fields[s.SF_RESETS.name] for pts in scrapes for p in pts if p.measurement == s.SERVER.name]
+    assert resets == [0.0] * len(scrapes)
+    latency = [p for pts in scrapes for p in pts if p.measurement == s.SERVER_LATENCY.name]
+    assert latency, "no traffic reached the scrape"
+    assert all(p.fields[s.SF_RESET.name] == 0.0 and p.fields[s.SF_SUM.name] >= 0.0 for p in latency)
+    records = [r for r in map(json.loads, sim.trace.read_text().splitlines()) if r.get("type") == "request"]
+    assert records and all(r["arrival_s"] <= r["queue_exit_s"] <= r["prefill_end_s"] for r in records)

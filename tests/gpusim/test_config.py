@@ -49,7 +49,7 @@ def test_bad_value_names_its_line(tmp_path: Path) -> None:
 def test_invalid_yaml_and_unknown_preset(tmp_path: Path) -> None:
     f = tmp_path / "sim.yaml"
     f.write_text("engine: [1,\n")
-    with pytest.raises(SimConfigError, match="invalid YAML"):
+    with pytest.raises(SimConfigError, match="YAML syntax error"):
         load_config(f)
     f.write_text("preset: b200-gpt5\n")
     with pytest.raises(SimConfigError, match="unknown preset 'b200-gpt5'"):

@@ -14,10 +14,14 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from types import SimpleNamespace as NS
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
+
+if TYPE_CHECKING:
+    from collectors.records import RequestRecord
+    from loadgen.config import TargetConfig
+    from loadgen.openai.pool import ClientStats
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -144,13 +148,23 @@ def fault_port() -> Iterator[int]:
         proc.wait(timeout=10)
 
 
-def _target(port: int, read_s: float = 2.0) -> Any:
-    return NS(base_url=f"http://127.0.0.1:{port}/v1", headers={"X-Test": "1"},
-              timeouts=NS(connect_s=2.0, read_s=read_s, total_s=10.0), api_key=lambda: "sk-TOPSECRET")
+KEY_ENV = "INFERLOAD_TEST_FAULTS_KEY"
+
+
+@pytest.fixture(autouse=True)
+def _api_key(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(KEY_ENV, "sk-TOPSECRET")
+
+
+def _target(port: int, read_s: float = 2.0, total_s: float = 10.0, scheme: str = "http") -> TargetConfig:
+    from tests.support.models import target
+
+    return target(f"{scheme}://127.0.0.1:{port}/v1", read_s=read_s, total_s=total_s,
+                  headers={"X-Test": "1"}, api_key_env=KEY_ENV)
 
 
 def _run(port: int, paths: list[str], read_s: float = 2.0, max_connections: int = 4,
-         sequential: bool = False) -> tuple[list[Any], Any]:
+         sequential: bool = False) -> tuple[list[RequestRecord], ClientStats]:
     import gevent
 
     from collectors.records import RequestRecord
@@ -174,7 +188,7 @@ def _run(port: int, paths: list[str], read_s: float = 2.0, max_connections: int 
     return recs, client.stats
 
 
-def _assert_no_secret(recs: list[Any]) -> None:
+def _assert_no_secret(recs: list[RequestRecord]) -> None:
     for r in recs:
         assert "TOPSECRET" not in repr(r)
 
@@ -183,6 +197,8 @@ def _assert_no_secret(recs: list[Any]) -> None:
 def test_ok_stream(fault_port: int) -> None:
     (r,), _ = _run(fault_port, ["/v1/ok"])
     assert r.error is None and r.status == 200 and len(r.token_ns) == 2 and r.finish_reason == "stop"
+    assert r.sent_ns is not None and r.first_byte_ns is not None and r.first_token_ns is not None
+    assert r.end_ns is not None
     assert r.sent_ns <= r.first_byte_ns <= r.first_token_ns <= r.token_ns[-1] <= r.end_ns
     assert r.wall_offset_ns != 0
 
@@ -216,7 +232,7 @@ def test_stream_failures(fault_port: int) -> None:
 def test_read_timeout(fault_port: int) -> None:
     (r,), _ = _run(fault_port, ["/v1/slow"], read_s=0.3)
     assert r.error == "timeout" and "read timeout" in r.error_detail and len(r.token_ns) == 1
-    assert 0.3 <= (r.end_ns - r.token_ns[0]) * 1e-9 < 3.0
+    assert r.end_ns is not None and 0.3 <= (r.end_ns - r.token_ns[0]) * 1e-9 < 3.0
 
 
 @pytest.mark.integration
@@ -254,9 +270,7 @@ def test_total_timeout_and_kill_release_the_connection(fault_port: int) -> None:
     from loadgen.openai.client import CLOCK_NS, OpenAIClient
     from loadgen.openai.payloads import PreparedRequest
 
-    target = _target(fault_port, read_s=5.0)
-    target.timeouts.total_s = 0.3
-    client = OpenAIClient(target, max_connections=2)
+    client = OpenAIClient(_target(fault_port, read_s=5.0, total_s=0.3), max_connections=2)
     body = b"{}"
     r1 = RequestRecord(idx=0, phase="p", traffic_class="c", worker="w", scheduled_ns=CLOCK_NS())
     client.send(PreparedRequest("/v1/slow", body, 8, "chat", True), r1)
@@ -274,10 +288,13 @@ def test_total_timeout_and_kill_release_the_connection(fault_port: int) -> None:
 
 
 @pytest.mark.integration
-def test_tls_is_verified_by_default(tmp_path: Path) -> None:
+def test_tls_is_verified_against_the_system_trust_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A self-signed certificate fails; trusted through ``SSL_CERT_FILE`` (how a user trusts a
+    private CA: there is no scenario option to switch verification off), the same server works."""
     cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=localhost",
-                    "-keyout", str(key), "-out", str(cert)], check=True, capture_output=True, timeout=60)
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1",
+                    "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(key), "-out", str(cert)],
+                   check=True, capture_output=True, timeout=60)
     proc, port = _spawn(["-m", "tests.integration.test_client_faults", str(cert), str(key)])
     try:
         import gevent
@@ -286,18 +303,17 @@ def test_tls_is_verified_by_default(tmp_path: Path) -> None:
         from loadgen.openai.client import CLOCK_NS, OpenAIClient
         from loadgen.openai.payloads import PreparedRequest
 
-        def send(verify: bool | None) -> Any:
-            target = _target(port)
-            target.base_url = f"https://127.0.0.1:{port}"
-            client = OpenAIClient(target, max_connections=1, verify_tls=verify)
+        def send() -> RequestRecord:
+            client = OpenAIClient(_target(port, scheme="https"), max_connections=1)
             r = RequestRecord(idx=0, phase="p", traffic_class="c", worker="w", scheduled_ns=CLOCK_NS())
             gevent.spawn(client.send, PreparedRequest("/v1/ok", b"{}", 8, "chat", True), r).join(timeout=20)
             client.close()
             return r
 
-        bad = send(None)
-        assert bad.error == "connect_error" and "TLS" in bad.error_detail
-        good = send(False)
+        bad = send()
+        assert bad.error == "connect_error" and "TLS" in (bad.error_detail or "")
+        monkeypatch.setenv("SSL_CERT_FILE", str(cert))
+        good = send()
         assert good.error is None and len(good.token_ns) == 2
     finally:
         proc.kill()

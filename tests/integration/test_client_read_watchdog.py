@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from types import SimpleNamespace as NS
 from typing import Any
 
 import gevent
@@ -20,6 +19,7 @@ import pytest
 from collectors.records import RequestRecord
 from loadgen.openai.client import OpenAIClient
 from loadgen.openai.payloads import PreparedRequest
+from tests.support.models import target
 
 HEAD = b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n"
 
@@ -71,9 +71,7 @@ def port() -> Iterator[int]:
 
 
 def _send(port: int, path: str, read_s: float) -> RequestRecord:
-    target = NS(base_url=f"http://127.0.0.1:{port}", headers={}, api_key=lambda: None,
-                timeouts=NS(connect_s=2.0, read_s=read_s, total_s=10.0))
-    client = OpenAIClient(target, max_connections=2)
+    client = OpenAIClient(target(f"http://127.0.0.1:{port}", read_s=read_s, total_s=10.0), max_connections=2)
     rec = RequestRecord(idx=0, phase="p", traffic_class="c", worker="w", scheduled_ns=0)
     body = json.dumps({"model": "m", "messages": [], "stream": True}).encode()
     try:
@@ -88,6 +86,7 @@ def test_gaps_shorter_than_read_timeout_never_time_out(port: int) -> None:
     rec = _send(port, "/v1/trickle", read_s=0.3)  # 8 gaps of 0.12 s: ~1 s > read_s in total
     assert rec.error is None, rec.error_detail
     assert len(rec.token_ns) == 8 and rec.end_ns is not None
+    assert rec.first_byte_ns is not None
     assert (rec.end_ns - rec.first_byte_ns) * 1e-9 > 0.3  # the body outlasted read_s
 
 

@@ -7,10 +7,12 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from types import SimpleNamespace as NS
-from typing import Any
+from typing import TYPE_CHECKING
 
 import pytest
+
+if TYPE_CHECKING:
+    from collectors.records import RequestRecord
 
 ROOT = Path(__file__).resolve().parents[2]
 TTFT, ITL, TOKENS = 0.05, 0.01, 16
@@ -32,29 +34,37 @@ def port() -> Iterator[int]:
         proc.wait(timeout=10)
 
 
-def _run(port: int, api: str, stream: bool, n: int, spacing_s: float) -> list[Any]:
+def _run(port: int, api: str, stream: bool, n: int, spacing_s: float) -> list[RequestRecord]:
     import gevent
 
     from collectors.records import RequestRecord
     from loadgen.openai.client import CLOCK_NS, OpenAIClient
     from loadgen.openai.payloads import build_request
+    from loadgen.workload import Workload
+    from tests.support.models import arrival, scenario
 
-    target = NS(base_url=f"http://127.0.0.1:{port}", model="fixed", api=api, stream=stream, headers={},
-                timeouts=NS(connect_s=5, read_s=5, total_s=30), api_key=lambda: None)
-    scenario = NS(target=target, workload=NS(ignore_eos=True, min_tokens=None))
-    workload = NS(prompt_text=lambda a: "hello", priority=lambda cls: None)
-    client = OpenAIClient(target, max_connections=16)
-    recs: list[Any] = []
+    sc = scenario(target={"base_url": f"http://127.0.0.1:{port}", "api": api, "stream": stream,
+                          "timeouts": {"connect_s": 5, "read_s": 5, "total_s": 30}},
+                  workload={"ignore_eos": True})
+    workload = Workload(sc)
+    client = OpenAIClient(sc.target, max_connections=16)
+    recs: list[RequestRecord] = []
 
     def one(i: int) -> None:
         r = RequestRecord(idx=i, phase="p", traffic_class="c", worker="w", scheduled_ns=CLOCK_NS())
-        client.send(build_request(scenario, workload, NS(output_tokens=TOKENS, traffic_class="c")), r)
+        client.send(build_request(sc, workload, arrival(i, output_tokens=TOKENS)), r)
         recs.append(r)
 
     gevent.joinall([gevent.spawn_later(i * spacing_s, one, i) for i in range(n)], timeout=60)
     client.close()
     assert len(recs) == n
     return recs
+
+
+def _every(values: list[float | None]) -> list[float]:
+    known = [v for v in values if v is not None]
+    assert len(known) == len(values), "a request lacks this latency"
+    return known
 
 
 @pytest.mark.integration
@@ -64,12 +74,12 @@ def test_ttft_and_itl_match_configured_values(port: int, api: str) -> None:
     assert [r.error for r in recs] == [None] * len(recs)
     assert all(r.output_tokens == TOKENS and r.tokens_from_usage and len(r.token_ns) == TOKENS for r in recs)
     assert all(r.finish_reason == "length" and r.status == 200 for r in recs)
-    ttft_p50 = statistics.median(r.ttft_s for r in recs)
+    ttft_p50 = statistics.median(_every([r.ttft_s for r in recs]))
     itl_p50 = statistics.median(x for r in recs for x in r.itl_s)
     print(f"TTFT p50 {ttft_p50 * 1e3:.3f} ms ITL p50 {itl_p50 * 1e3:.3f} ms")
     assert abs(ttft_p50 - TTFT) <= 0.002, ttft_p50
     assert abs(itl_p50 - ITL) <= 0.002, itl_p50
-    tpot_p50 = statistics.median(r.tpot_s for r in recs)
+    tpot_p50 = statistics.median(_every([r.tpot_s for r in recs]))
     assert abs(tpot_p50 - ITL) <= 0.002, tpot_p50
 
 

@@ -18,7 +18,7 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -198,15 +198,18 @@ def _wait_for_plan(worker_log: Path, timeout_s: float = 30.0) -> None:
         time.sleep(0.2)
 
 
-def test_killed_worker_slot_is_adopted(server: int, tmp_path: Path) -> None:
-    scenario = _scenario(tmp_path, server, steady_s=16)
+def _lose_worker1(server: int, tmp_path: Path, steady_s: float,
+                  lose: Callable[[subprocess.Popen[str]], None]) -> tuple[Path, dict[str, Any], int]:
+    """Master + 2 workers; ``lose`` worker 1 four seconds into the run.  The run must exit 3
+    (it lost a worker); returns the scenario, the summary and the requests the endpoint saw."""
+    scenario = _scenario(tmp_path, server, steady_s=steady_s)
     before = _stats(server)["requests"]
     master, port, log = _start_master(scenario, tmp_path, 2)
     workers = [_start_worker(port, tmp_path, i) for i in range(2)]
     try:
         _wait_for_plan(tmp_path / "worker1.log")
-        time.sleep(3 + 4)  # t0 is ~3 s after the plan; kill 4 s into the run
-        os.kill(workers[1].pid, signal.SIGKILL)
+        time.sleep(3 + 4)  # t0 is ~3 s after the plan; lose the worker 4 s into the run
+        lose(workers[1])
         rc = master.wait(timeout=90)
         workers[0].wait(timeout=20)
     finally:
@@ -214,6 +217,11 @@ def test_killed_worker_slot_is_adopted(server: int, tmp_path: Path) -> None:
             _stop(p)
     assert rc == 3, log.read_text()
     summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    return scenario, summary, _stats(server)["requests"] - before
+
+
+def test_killed_worker_slot_is_adopted(server: int, tmp_path: Path) -> None:
+    scenario, summary, sent = _lose_worker1(server, tmp_path, 16, lambda w: os.kill(w.pid, signal.SIGKILL))
     (lost,) = summary["generator"]["lost_slots"]
     assert lost["at_s"] - lost["silent_since_s"] <= 10.0
     assert lost["lost_in_gap"] >= 1
@@ -224,7 +232,6 @@ def test_killed_worker_slot_is_adopted(server: int, tmp_path: Path) -> None:
     survivor = slots[1 - lost["slot"]]
     before_silence = sum(1 for a in dead if a.offset_s <= lost["silent_since_s"])
     after_adoption = sum(1 for a in dead if a.offset_s > lost["at_s"])
-    sent = _stats(server)["requests"] - before
     # the survivor sent all of its own slot and the adopted slot's arrivals after adoption
     assert sent >= len(survivor) + before_silence + after_adoption
     assert after_adoption > 0
@@ -232,27 +239,16 @@ def test_killed_worker_slot_is_adopted(server: int, tmp_path: Path) -> None:
     assert acc["accounted"] + acc["unaccounted"] == len(survivor) + len(dead)
 
 
+def _terminate(worker: subprocess.Popen[str]) -> None:
+    worker.send_signal(signal.SIGTERM)
+    assert worker.wait(timeout=20) == 0
+
+
 def test_terminated_worker_drains_reports_and_its_slot_is_adopted(server: int, tmp_path: Path) -> None:
-    scenario = _scenario(tmp_path, server, steady_s=12)
-    before = _stats(server)["requests"]
-    master, port, log = _start_master(scenario, tmp_path, 2)
-    workers = [_start_worker(port, tmp_path, i) for i in range(2)]
-    try:
-        _wait_for_plan(tmp_path / "worker1.log")
-        time.sleep(3 + 4)
-        workers[1].send_signal(signal.SIGTERM)
-        assert workers[1].wait(timeout=20) == 0
-        rc = master.wait(timeout=90)
-        workers[0].wait(timeout=20)
-    finally:
-        for p in [master, *workers]:
-            _stop(p)
-    assert rc == 3, log.read_text()
-    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    _, summary, sent = _lose_worker1(server, tmp_path, 12, _terminate)
     (lost,) = summary["generator"]["lost_slots"]
     assert lost["at_s"] - lost["silent_since_s"] <= 10.0
     acc = summary["accounting"]
-    sent = _stats(server)["requests"] - before
     total = sum(p["requests"] for p in summary["phases"].values())
     # a graceful exit loses nothing: every request is reported, the gap is counted exactly
     assert acc["unaccounted"] == 0, acc

@@ -166,7 +166,7 @@ def main(argv: list[str] | None = None) -> None:
                         "arrival + ttft + i*itl); for client benchmarks on the same host")
     cfg = p.parse_args(argv)
     try:
-        import uvloop  # type: ignore[import-not-found]
+        import uvloop
 
         uvloop.install()
     except ImportError:

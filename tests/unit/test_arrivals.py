@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import typing
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pytest
@@ -24,7 +23,7 @@ from loadgen.config import (
 from userinput.errors import InputError
 
 
-def _list(cfg: Any, start: float, end: float, seed: int = 0) -> list[float]:
+def _list(cfg: ArrivalConfig, start: float, end: float, seed: int = 0) -> list[float]:
     return list(make_process(cfg).times(start, end, np.random.default_rng(seed)))
 
 
@@ -46,7 +45,7 @@ def test_every_configurable_process_is_registered() -> None:
     ],
     ids=lambda c: c.process,
 )
-def test_times_stay_in_the_window_and_increase(cfg: Any) -> None:
+def test_times_stay_in_the_window_and_increase(cfg: ArrivalConfig) -> None:
     t = _list(cfg, 100.0, 130.0)
     assert len(t) > 100
     assert all(100.0 <= x < 130.0 for x in t)
@@ -94,7 +93,7 @@ def test_describe() -> None:
     assert make_process(PoissonArrivals(process="poisson", rate=2.5)).describe() == "poisson(rate=2.5/s)"
 
 
-def _trace(tmp_path: Path, text: str, scale: float = 1.0) -> Any:
+def _trace(tmp_path: Path, text: str, scale: float = 1.0) -> TraceArrivals:
     f = tmp_path / "trace.txt"
     f.write_text(text)
     return TraceArrivals(process="trace", file=f, time_scale=scale)

@@ -9,14 +9,13 @@ while mean and CV still looked right (see code-style-anchors.md, inference-perf 
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 import pytest
 from scipy import stats
 
 from loadgen.arrivals import make_process
 from loadgen.config import (
+    ArrivalConfig,
     ConstantArrivals,
     GammaArrivals,
     OnOffArrivals,
@@ -30,7 +29,7 @@ pytestmark = pytest.mark.statistical
 P_MIN = 1e-3  # seeded, so deterministic; a real defect drives these p-values to ~0
 
 
-def _times(cfg: Any, duration: float, seed: int = 12345, start: float = 0.0) -> np.ndarray:
+def _times(cfg: ArrivalConfig, duration: float, seed: int = 12345, start: float = 0.0) -> np.ndarray:
     proc = make_process(cfg)
     t = np.fromiter(proc.times(start, start + duration, np.random.default_rng(seed)), dtype=np.float64)
     assert np.all(np.diff(t) >= 0), "times must be non-decreasing"
@@ -243,7 +242,7 @@ def test_ramp(a: float, b: float) -> None:
     ],
     ids=lambda c: c.process,
 )
-def test_same_seed_same_times_other_seed_other_times(cfg: Any) -> None:
+def test_same_seed_same_times_other_seed_other_times(cfg: ArrivalConfig) -> None:
     a = _times(cfg, 300.0, seed=0)
     b = _times(cfg, 300.0, seed=0)
     c = _times(cfg, 300.0, seed=1)

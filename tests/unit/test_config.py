@@ -9,6 +9,7 @@ import pytest
 
 from loadgen.config import (
     FixedLength,
+    GammaArrivals,
     LognormalLength,
     Scenario,
     TargetConfig,
@@ -164,7 +165,8 @@ def test_seed_zero_is_valid_and_negative_is_not(minimal: Path) -> None:
 
 def test_overrides_apply_before_validation(minimal: Path) -> None:
     sc = load_scenario(minimal, ["phases.1.arrivals.rate=7.5", "target.model=m", "phases.0.duration=2m", "max_inflight=9"])
-    assert sc.phases[1].arrivals.rate == 7.5  # type: ignore[union-attr]
+    arrivals = sc.phases[1].arrivals
+    assert isinstance(arrivals, GammaArrivals) and arrivals.rate == 7.5
     assert sc.target.model == "m" and sc.phases[0].duration_s == 120 and sc.max_inflight == 9
 
 

@@ -1,4 +1,4 @@
-"""The worker scheduler's accounting into its recorder, with a fake plan and a fake client.
+"""The worker scheduler's accounting into its recorder: a real scenario and plan, a fake client.
 
 No Locust, no network: gevent greenlets and a client that just sleeps.  Checks absolute-deadline
 sending, drop-and-count above the in-flight cap, skip-and-count of arrivals lost while an
@@ -8,61 +8,33 @@ adopted slot had no owner, and cancel-and-count at the end of the drain.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
-from typing import Any
+from pathlib import Path
 
 import gevent
 
 from collectors.records import RequestRecord
+from loadgen.config import Scenario
 from loadgen.locust.messages import AdoptMsg, DoneMsg, PlanMsg
 from loadgen.locust.scheduler import Runtime, Scheduler, slot_share
+from loadgen.plan import Arrival, Plan
 from loadgen.recorder import C_CANCELLED, C_DROPPED, C_LOST_IN_GAP, C_OK, C_REQUESTS, Counters
+from tests.support.models import scenario
 
 
-@dataclass(frozen=True)
-class A:
-    idx: int
-    offset_s: float
-    phase: str = "p"
-    phase_index: int = 0
-    traffic_class: str = "c"
+def _scenario(tmp: Path, offsets: list[float], cap: int | None, drain_s: float) -> Scenario:
+    """A real scenario whose one phase replays ``offsets`` exactly (a trace from the phase start)."""
+    trace = tmp / "offsets.txt"
+    trace.write_text("".join(f"{t!r}\n" for t in offsets), encoding="utf-8")
+    phase = {"name": "p", "duration": max(offsets) + 0.01, "arrivals": {"process": "trace", "file": str(trace)}}
+    return scenario(phases=[phase], max_inflight=cap, generator={"stop_timeout_s": drain_s})
 
 
-@dataclass
-class Gen:
-    stop_timeout_s: float
-
-
-@dataclass
-class Scn:
-    generator: Gen
-    max_inflight: int | None
-
-    @property
-    def phases(self) -> list[Any]:
-        return [None]
-
-    def phase_max_inflight(self, phase: Any) -> int | None:
-        return self.max_inflight
-
-
-class FakePlan:
-    def __init__(self, offsets: list[float]) -> None:
-        self.offsets = offsets
-        self.duration_s = max(offsets) + 0.01
-        self.phases: list[Any] = []
-
-    def arrivals(self, slot: int = 0, n_slots: int = 1, start_after_s: float | None = None) -> Any:
-        for i, t in enumerate(self.offsets):
-            if i % n_slots == slot and (start_after_s is None or t > start_after_s):
-                yield A(i, t)
-
-
-def _scheduler(offsets: list[float], service_s: float, cap: int | None, drain_s: float,
+def _scheduler(tmp: Path, offsets: list[float], service_s: float, cap: int | None, drain_s: float,
                sent: list[tuple[int, int, int]]) -> tuple[Scheduler, list[DoneMsg]]:
     done: list[DoneMsg] = []
+    sc = _scenario(tmp, offsets, cap, drain_s)
 
-    def send(prepared: Any, rec: RequestRecord) -> None:
+    def send(prepared: Arrival, rec: RequestRecord) -> None:
         rec.sent_ns = time.monotonic_ns()
         sent.append((rec.idx, rec.scheduled_ns, rec.sent_ns))
         gevent.sleep(service_s)
@@ -70,7 +42,7 @@ def _scheduler(offsets: list[float], service_s: float, cap: int | None, drain_s:
         rec.token_ns = [rec.first_token_ns]
 
     def make_runtime(msg: PlanMsg) -> Runtime:
-        return Runtime(Scn(Gen(drain_s), cap), FakePlan(offsets), lambda a: a, send)
+        return Runtime(sc, Plan(sc), lambda a: a, send)  # the "prepared request" is the arrival itself
 
     return Scheduler(make_runtime, done.append), done
 
@@ -86,10 +58,10 @@ def _counters(done: list[DoneMsg]) -> Counters:
     return c
 
 
-def test_sends_on_absolute_deadlines_and_reports_done() -> None:
+def test_sends_on_absolute_deadlines_and_reports_done(tmp_path: Path) -> None:
     sent: list[tuple[int, int, int]] = []
     offsets = [0.0, 0.01, 0.02, 0.05, 0.08]
-    s, done = _scheduler(offsets, 0.005, None, 1.0, sent)
+    s, done = _scheduler(tmp_path, offsets, 0.005, None, 1.0, sent)
     # t0 0.5 s ahead (_plan): on_plan's gc.collect()/gc.freeze() in a large pytest process took > 50 ms
     # once in CI and made the first sends late (regression: a 50 ms lead and bound were flaky)
     _plan(s)
@@ -104,9 +76,9 @@ def test_sends_on_absolute_deadlines_and_reports_done() -> None:
     assert d.slots == [0] and _counters(done).total(C_OK) == 5
 
 
-def test_drops_and_counts_above_max_inflight() -> None:
+def test_drops_and_counts_above_max_inflight(tmp_path: Path) -> None:
     sent: list[tuple[int, int, int]] = []
-    s, done = _scheduler([0.0, 0.001, 0.002, 0.003, 0.2], 0.1, 2, 1.0, sent)
+    s, done = _scheduler(tmp_path, [0.0, 0.001, 0.002, 0.003, 0.2], 0.1, 2, 1.0, sent)
     _plan(s)
     s.start()
     assert s.join(timeout=5)
@@ -115,9 +87,9 @@ def test_drops_and_counts_above_max_inflight() -> None:
     assert sorted(i for i, _, _ in sent) == [0, 1, 4]
 
 
-def test_cancels_and_counts_streams_still_running_after_the_drain() -> None:
+def test_cancels_and_counts_streams_still_running_after_the_drain(tmp_path: Path) -> None:
     sent: list[tuple[int, int, int]] = []
-    s, done = _scheduler([0.0, 0.01, 0.02], 10.0, None, 0.1, sent)
+    s, done = _scheduler(tmp_path, [0.0, 0.01, 0.02], 10.0, None, 0.1, sent)
     _plan(s)
     s.start()
     assert s.join(timeout=5)
@@ -125,10 +97,10 @@ def test_cancels_and_counts_streams_still_running_after_the_drain() -> None:
     assert c.total(C_REQUESTS) == 3 and c.total(C_CANCELLED) == 3 and c.total(C_OK) == 0
 
 
-def test_adopted_slot_skips_and_counts_the_gap_then_sends_the_rest() -> None:
+def test_adopted_slot_skips_and_counts_the_gap_then_sends_the_rest(tmp_path: Path) -> None:
     sent: list[tuple[int, int, int]] = []
     offsets = [i * 0.02 for i in range(20)]  # slot 1 of 2: odd idx, 0.02 .. 0.38 s
-    s, done = _scheduler(offsets, 0.001, None, 1.0, sent)
+    s, done = _scheduler(tmp_path, offsets, 0.001, None, 1.0, sent)
     s.on_plan(PlanMsg("r", {}, None, 2, time.time(), "w0"))  # a worker without a slot of its own
     gevent.sleep(0.2)  # the slot's owner "died" at 0.05 s; adoption happens at ~0.2 s
     s.on_adopt(AdoptMsg(1, 0.05, 0.2))

@@ -49,7 +49,8 @@ def test_compose_services_run_real_subcommands_and_files() -> None:
     assert (ROOT / scenario).is_file(), f"compose master runs {scenario}, which does not exist"
     for vol in services["grafana"]["volumes"]:
         host = vol.split(":")[0]
-        assert (ROOT / host).is_dir(), f"grafana mounts {host}, which does not exist"
+        if host.startswith("./"):  # bind mounts (the rest are named volumes)
+            assert (ROOT / host).is_dir(), f"grafana mounts {host}, which does not exist"
 
 
 def test_k8s_manifests_run_real_subcommands() -> None:
@@ -59,6 +60,8 @@ def test_k8s_manifests_run_real_subcommands() -> None:
     for d in docs:
         spec = (d.get("spec") or {}).get("template", {}).get("spec", {}) if isinstance(d, dict) else {}
         for c in spec.get("containers", []):
+            if c["image"].split(":")[0] != "inferload":
+                continue  # InfluxDB, Grafana (k8s/components/stack)
             assert c["args"][0] in COMMANDS, f"{d['metadata']['name']} runs unknown command {c['args'][0]}"
 
 

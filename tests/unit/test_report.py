@@ -4,24 +4,17 @@ from __future__ import annotations
 
 import io
 import json
-from dataclasses import dataclass
 from pathlib import Path
 
 from rich.console import Console
 
 from collectors import schema
 from collectors.histograms import HistogramSet
+from loadgen.config import SloObjective
 from loadgen.recorder import Counters
 from loadgen.report import PhaseInfo, build_summary, render, write_summary
 from loadgen.slo import RunHealth, decide_exit, judge
-
-
-@dataclass(frozen=True)
-class Obj:
-    metric: str
-    percentile: float
-    max_ms: float
-
+from tests.support.models import objective
 
 PHASES = [
     PhaseInfo("warm", "warmup", 0.0, 10.0, "poisson(rate=5/s)", expected_requests=50),
@@ -51,7 +44,7 @@ def _data() -> tuple[HistogramSet, Counters]:
     return hs, c
 
 
-def _summary(objectives: list[Obj], health: RunHealth | None = None) -> dict:
+def _summary(objectives: list[SloObjective], health: RunHealth | None = None) -> dict:
     hs, c = _data()
     judged = ["steady", "cl"]
     verdict = judge(objectives, 0.05, hs, c, judged)
@@ -64,7 +57,7 @@ def _summary(objectives: list[Obj], health: RunHealth | None = None) -> dict:
 
 
 def test_per_phase_numbers() -> None:
-    s = _summary([Obj("ttft", 99, 100)])
+    s = _summary([objective("ttft", 99, 100)])
     st = s["phases"]["steady"]
     assert st["requests"] == 196 and st["errors"] == 4 and st["errors_by_class"] == {"http_429": 4}
     assert st["cancelled"] == 2 and st["dropped_max_inflight"] == 3 and st["lost_in_gap"] == 1
@@ -77,7 +70,7 @@ def test_per_phase_numbers() -> None:
 
 
 def test_overall_covers_judged_phases_only_and_accounting() -> None:
-    s = _summary([Obj("ttft", 99, 100)])
+    s = _summary([objective("ttft", 99, 100)])
     ov = s["overall"]
     assert ov["phases"] == ["steady", "cl"] and ov["loop"] == "mixed"
     assert ov["requests"] == 236  # warmup excluded
@@ -89,20 +82,20 @@ def test_overall_covers_judged_phases_only_and_accounting() -> None:
 
 
 def test_verdict_in_summary_and_json_round_trip(tmp_path: Path) -> None:
-    s = _summary([Obj("ttft", 99, 10)])
+    s = _summary([objective("ttft", 99, 10)])
     assert s["verdict"]["exit_code"] == 1 and not s["slo"]["passed"]
     path = write_summary(s, tmp_path / "run")
     assert json.loads(path.read_text()) == s
 
 
 def test_invalid_run_marked() -> None:
-    s = _summary([Obj("ttft", 99, 10)], RunHealth(lost_slots=[{"slot": 1, "lost_in_gap": 7}]))
+    s = _summary([objective("ttft", 99, 10)], RunHealth(lost_slots=[{"slot": 1, "lost_in_gap": 7}]))
     assert s["valid"] is False and s["verdict"]["exit_code"] == 3
     assert s["generator"]["lost_slots"] == [{"slot": 1, "lost_in_gap": 7}]
 
 
 def test_render_prints_phases_slo_and_rule() -> None:
-    s = _summary([Obj("ttft", 99, 10)])
+    s = _summary([objective("ttft", 99, 10)])
     buf = io.StringIO()
     render(s, Console(file=buf, width=140, color_system=None))
     out = buf.getvalue()

@@ -2,20 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from collectors import schema
 from collectors.histograms import HistogramSet
 from loadgen.recorder import Counters
 from loadgen.slo import RunHealth, decide_exit, judge
+from tests.support.models import objective
 from userinput.errors import EXIT_INVALID_RUN, EXIT_PASS, EXIT_SLO_FAILED
-
-
-@dataclass(frozen=True)
-class Obj:
-    metric: str
-    percentile: float
-    max_ms: float
 
 
 def _hs() -> HistogramSet:
@@ -38,7 +30,7 @@ def _counters(requests: int, errors: int) -> Counters:
 
 def test_objective_pass_and_fail_read_from_judged_phases_only() -> None:
     hs = _hs()
-    v = judge([Obj("ttft", 99, 120), Obj("ttft", 50, 40)], 0.05, hs, _counters(100, 1), ["steady"])
+    v = judge([objective("ttft", 99, 120), objective("ttft", 50, 40)], 0.05, hs, _counters(100, 1), ["steady"])
     assert v.objectives[0].passed and abs((v.objectives[0].value_ms or 0) - 99) < 0.5
     assert not v.objectives[1].passed and abs((v.objectives[1].value_ms or 0) - 50) < 0.5
     assert v.error_rate == 0.01 and v.error_rate_passed
@@ -47,7 +39,7 @@ def test_objective_pass_and_fail_read_from_judged_phases_only() -> None:
 
 
 def test_objective_without_samples_fails() -> None:
-    v = judge([Obj("tpot", 99, 100)], None, HistogramSet(), Counters(), ["steady"])
+    v = judge([objective("tpot", 99, 100)], None, HistogramSet(), Counters(), ["steady"])
     assert not v.passed and v.objectives[0].value_ms is None
 
 
@@ -57,8 +49,8 @@ def test_error_rate_bound() -> None:
 
 
 def test_exit_codes_and_rule_order() -> None:
-    ok = judge([Obj("ttft", 99, 500)], 0.01, _hs(), _counters(100, 0), ["steady"])
-    bad = judge([Obj("ttft", 99, 10)], 0.01, _hs(), _counters(100, 0), ["steady"])
+    ok = judge([objective("ttft", 99, 500)], 0.01, _hs(), _counters(100, 0), ["steady"])
+    bad = judge([objective("ttft", 99, 10)], 0.01, _hs(), _counters(100, 0), ["steady"])
     healthy = RunHealth(schedule_lag_p99_ms=2.0, max_schedule_lag_p99_ms=50.0)
     assert decide_exit(ok, healthy).code == EXIT_PASS
     d = decide_exit(bad, healthy)

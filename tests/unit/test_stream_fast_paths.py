@@ -12,18 +12,14 @@ from __future__ import annotations
 import dataclasses
 import json
 import random
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 import loadgen.openai.stream as stream_mod
-from collectors.records import RequestRecord
 from loadgen.openai.sse import SseEvent, SseParser
-from loadgen.openai.stream import StreamState
+from tests.support.transcripts import DATA, EXPECTED, feed
 
-DATA = Path(__file__).resolve().parents[1] / "testdata" / "sse"
-EXPECTED: dict[str, dict[str, Any]] = json.loads((DATA / "expected.json").read_text())
 TRANSCRIPTS = sorted(p.name for p in DATA.glob("*.sse"))
 
 
@@ -44,17 +40,7 @@ def _no_scan(data: str, idx: int) -> Any:
 
 
 def _interpret(body: bytes, cuts: list[int], api: str, eof: str, parser: SseParser) -> dict[str, Any]:
-    rec = RequestRecord(idx=0, phase="p", traffic_class="c", worker="w", scheduled_ns=0)
-    state = StreamState(rec, api)  # type: ignore[arg-type]
-    start = 0
-    for end in [*cuts, len(body)]:
-        for ev in parser.feed(body[start:end], end):
-            state.on_event(ev)
-        start = end
-    if eof == "clean":
-        for ev in parser.close(len(body) + 1):
-            state.on_event(ev)
-    state.finish(len(body) + 1, eof_clean=eof == "clean")
+    rec = feed(body, cuts, api, eof, parser, len(body) + 1)
     out = dataclasses.asdict(rec)
     out["parser"] = (parser.last_event_id, parser.retry_ms, parser.discarded_partial)
     return out

@@ -7,20 +7,15 @@ blank line.  ``expected.json`` names each chunk by a marker string unique in its
 
 from __future__ import annotations
 
-import json
 import random
 import re
-from pathlib import Path
-from typing import Any
 
 import pytest
 
 from collectors.records import RequestRecord
 from loadgen.openai.sse import SseParser
-from loadgen.openai.stream import StreamState
+from tests.support.transcripts import DATA, EXPECTED, feed
 
-DATA = Path(__file__).resolve().parents[1] / "testdata" / "sse"
-EXPECTED: dict[str, dict[str, Any]] = json.loads((DATA / "expected.json").read_text())
 # the byte that completes an event: the blank line's own terminator (CR of CRLF, LF, CR)
 _BLANK = re.compile(rb"\r\n\r|\n\n|\r\r")
 T_END_EXTRA = 1_000_000
@@ -36,20 +31,8 @@ def dispatch_offset(body: bytes, marker: str) -> int:
 
 
 def run(body: bytes, cuts: list[int], api: str, eof: str) -> tuple[RequestRecord, SseParser]:
-    rec = RequestRecord(idx=0, phase="p", traffic_class="c", worker="w", scheduled_ns=0)
     parser = SseParser()
-    state = StreamState(rec, api)  # type: ignore[arg-type]
-    start = 0
-    for end in [*cuts, len(body)]:
-        for ev in parser.feed(body[start:end], end):
-            state.on_event(ev)
-        start = end
-    t_end = len(body) + T_END_EXTRA
-    if eof == "clean":
-        for ev in parser.close(t_end):
-            state.on_event(ev)
-    state.finish(t_end, eof_clean=eof == "clean")
-    return rec, parser
+    return feed(body, cuts, api, eof, parser, len(body) + T_END_EXTRA), parser
 
 
 def expected_time(offset: int, cuts: list[int], n: int) -> int:

@@ -7,8 +7,9 @@ from pathlib import Path
 import pytest
 
 from loadgen.config import DatasetConfig, load_scenario
+from loadgen.dataset import load_dataset
 from loadgen.plan import Arrival, Plan
-from loadgen.workload import Workload, load_dataset
+from loadgen.workload import Workload
 from userinput.errors import InputError
 
 DATA = Path(__file__).resolve().parents[1] / "testdata" / "scenarios" / "good"

@@ -1,0 +1,102 @@
+"""The master's merge cost per worker report: ``loadgen.recorder.merge_delta`` of a realistic delta.
+
+A worker ships its recorder delta (HDR histograms, compressed + base64, and counters) with every
+Locust stats report (every 3 s).  The master merges each delta twice (the run's cumulative
+histograms and the current interval's: ``loadgen/locust/master.py`` ``_merge``), so with W
+workers it spends ``W / 3 s x 2 x merge cost`` of CPU per second on merging.
+
+The delta here is the brief's worst case: 5 phases x 3 traffic classes x 8 latency metrics =
+120 histograms (``--phases 1``: the usual 24), each holding ``--values`` samples drawn from lognormal latencies (spread over
+many HDR buckets, as real TTFT/ITL/E2E are), plus the counters of 15 phase x class cells.  The
+master side already holds a populated set, as it does mid-run.  Reports the median of
+``--repeats`` timings of ``--merges`` merges each, the encoded size (what goes over ZeroMQ), and
+the worker's encode cost.
+
+    .venv/bin/python bench/bench_merge.py [--phases 5] [--values 200] [--merges 200] [--repeats 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import msgpack
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from collectors.histograms import HistogramSet  # noqa: E402
+from collectors.schema import LATENCY_METRICS  # noqa: E402
+from loadgen.recorder import C_GOOD, C_OK, C_OUTPUT_TOKENS, C_REQUESTS, Counters, merge_delta  # noqa: E402
+
+PHASES = ("warmup", "steady", "burst", "recovery", "cooldown")
+CLASSES = ("chat", "rag", "batch")
+# median seconds per metric (lognormal sigma 0.6): TTFT-like, ITL-like, E2E-like, lag
+_MEDIAN_S = {"ttft": 0.25, "ttft_sched": 0.26, "ttfrt": 0.25, "itl": 0.02, "tpot": 0.02, "e2e": 5.0,
+             "e2e_sched": 5.1, "schedule_lag": 0.001}
+
+
+def worker_delta(values: int, seed: int, phases: int = 5) -> tuple[dict[str, Any], HistogramSet, Counters]:
+    rng = np.random.default_rng(seed)
+    hs, counters = HistogramSet(), Counters()
+    assert len(LATENCY_METRICS) == 8
+    for phase in PHASES[:phases]:
+        for cls in CLASSES:
+            for metric in LATENCY_METRICS:
+                med = _MEDIAN_S.get(metric, 0.1)
+                for v in rng.lognormal(np.log(med), 0.6, values):
+                    hs.record(metric, phase, cls, float(v))
+            for name, n in ((C_REQUESTS, values), (C_OK, values), (C_GOOD, values - 3),
+                            (C_OUTPUT_TOKENS, values * 256), ("error:timeout", 2), ("error:http_5xx", 1)):
+                counters.add(phase, cls, name, n)
+    return {"hist": hs.encode(), "counters": counters.encode()}, hs, counters
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--values", type=int, default=200, help="samples per histogram (default 200)")
+    ap.add_argument("--phases", type=int, default=5, choices=range(1, 6),
+                    help="phases in one delta (default 5: the worst case; a 3-s report usually spans 1)")
+    ap.add_argument("--merges", type=int, default=200)
+    ap.add_argument("--repeats", type=int, default=5)
+    args = ap.parse_args()
+
+    delta, worker_hs, _ = worker_delta(args.values, seed=1, phases=args.phases)
+    packed = msgpack.packb(delta)
+    t0 = time.process_time()
+    for _ in range(20):
+        worker_hs.encode()
+    encode_us = 1e6 * (time.process_time() - t0) / 20
+
+    timings = []
+    for r in range(args.repeats):
+        master_hs, master_counters = HistogramSet(), Counters()
+        merge_delta(master_hs, master_counters, worker_delta(args.values, seed=100 + r, phases=args.phases)[0])  # mid-run state
+        t0 = time.process_time()
+        for _ in range(args.merges):
+            merge_delta(master_hs, master_counters, msgpack.unpackb(packed))
+        timings.append(1e6 * (time.process_time() - t0) / args.merges)
+    med = statistics.median(timings)
+
+    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
+          f"Python {platform.python_version()}, load average {os.getloadavg()[0]:.2f}")
+    print(f"delta: {len(delta['hist'])} histograms x {args.values} values, {len(delta['counters'])} counters, "
+          f"{len(packed) / 1024:.1f} KiB msgpack")
+    print(f"worker encode: {encode_us / 1000:.2f} ms CPU per report")
+    print(f"merge_delta (incl. msgpack unpack): median {med / 1000:.2f} ms CPU "
+          f"(runs: {', '.join(f'{t / 1000:.2f}' for t in timings)})")
+    for workers in (10, 100, 300):
+        reports = workers / 3.0
+        print(f"{workers:>4} workers: {reports:.1f} reports/s + {workers} heartbeats/s to the master; "
+              f"merging {reports * 2 * med / 1e4:.1f} % of one core")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

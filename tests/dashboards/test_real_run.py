@@ -1,0 +1,186 @@
+"""Every dashboard, variable, annotation and alert query, expanded as Grafana expands it, against a real run.
+
+One `inferload run` of a five-phase scenario (warmup, steady, burst, spike, cooldown) against gpusim,
+with gpusim's /metrics scraped by the run and its dcgm endpoint collected by `inferload collect gpu`
+(tests/dashboards/realrun.py), into Debian's influxd.  Then:
+
+- every query returns data, without error, with every variable at All and with a multi-value
+  selection (regex-escaped as the browser does);
+- the numbers agree: the steady-vs-peak table's requests per phase and p99 TTFT per phase x class
+  equal summary.json's; the model-vs-system server queue/prefill/decode sums equal gpusim's trace;
+  goodput per phase equals the summary's; the burst recovery time equals the summary's.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
+
+import pytest
+
+from dashboards import alerting, build, expand, model_system, steady_peak
+from gpusim.trace import read_trace
+from tests.dashboards.realrun import RealRun, real_run
+from tests.support.influx import influxd_available
+
+pytestmark = pytest.mark.integration
+
+# the select-all value of every multi variable (their allValue) and the run under test
+FILTERS = ("scenario", "phase", "class", "model", "endpoint", "host", "gpu")
+
+
+@pytest.fixture(scope="module")
+def run() -> Iterator[RealRun]:
+    if not influxd_available():
+        pytest.skip("influxd is not installed (tests/run.sh installs Debian's influxdb)")
+    with real_run() as r:
+        yield r
+
+
+def _values(run: RealRun, **over: expand.Value) -> dict[str, expand.Value]:
+    v: dict[str, expand.Value] = {name: expand.ALL for name in FILTERS}
+    v.update(run_id=run.run_id, baseline="steady", datasource="inferload-influxdb")
+    v.update(over)
+    return v
+
+
+def _query(run: RealRun, text: str) -> dict[str, Any]:
+    res: dict[str, Any] = run.influx.server.query(text, run.db)["results"][0]
+    return res
+
+
+def _rows(res: Mapping[str, Any]) -> int:
+    return sum(len(s.get("values") or []) for s in res.get("series", []))
+
+
+def _execute_all(run: RealRun, values: Mapping[str, expand.Value]) -> tuple[list[str], int]:
+    problems: list[str] = []
+    n = 0
+    for d in build.dashboards().values():
+        defs = expand.var_defs(d)
+        for q in expand.dashboard_queries(d):
+            text = expand.expand(q, from_ms=run.start_ms, to_ms=run.end_ms, defs=defs, values=values)
+            res = _query(run, text)
+            n += 1
+            if "error" in res:
+                problems.append(f"{q.where}: {res['error']}: {text}")
+            elif not _rows(res):
+                problems.append(f"{q.where}: no data: {text}")
+    return problems, n
+
+
+def test_every_dashboard_query_returns_data(run: RealRun) -> None:
+    problems, n = _execute_all(run, _values(run))
+    assert n > 100
+    assert problems == []
+
+
+def test_every_query_returns_data_with_multi_value_selections(run: RealRun) -> None:
+    """Multi-value variables become (a|b) with regex escaping: still valid InfluxQL, still data."""
+    shown = run.influx.server.series('SHOW TAG VALUES FROM "llm_throughput" WITH KEY = "endpoint"', run.db)
+    endpoints = [row[1] for row in shown[0]["values"]]
+    assert endpoints
+    values = _values(run, phase=["steady", "burst", "spike", "warm", "cool"], endpoint=endpoints,
+                     **{"class": ["interactive", "batch"]})
+    problems, _ = _execute_all(run, values)
+    assert problems == []
+
+
+def test_every_alert_query_runs(run: RealRun) -> None:
+    prov = alerting.provisioning()
+    for q in expand.alert_queries(prov):
+        assert q.range_s is not None
+        text = expand.expand(q, from_ms=run.end_ms - q.range_s * 1000, to_ms=run.end_ms, defs={}, values={})
+        res = _query(run, text)
+        assert "error" not in res, (q.where, res)
+        assert _rows(res), (q.where, text)
+        for s in res["series"]:
+            assert s["tags"]["run_id"] == run.run_id  # one alert instance per run
+
+
+# ---- the numbers agree -------------------------------------------------------------------------
+def _table(run: RealRun, target: Mapping[str, Any], values: Mapping[str, expand.Value]) -> list[dict[str, Any]]:
+    """Rows of a table-format target: tags + columns of each series' last row."""
+    q = expand.Query("t", "panel", target["query"])
+    d = steady_peak.build()
+    text = expand.expand(q, from_ms=run.start_ms, to_ms=run.end_ms, defs=expand.var_defs(d), values=values)
+    res = _query(run, text)
+    assert "error" not in res, res
+    out = []
+    for s in res.get("series", []):
+        row = dict(s.get("tags", {}))
+        row.update(zip(s["columns"], s["values"][-1], strict=True))
+        out.append(row)
+    return out
+
+
+def test_table_requests_and_p99_ttft_per_phase_equal_the_summary(run: RealRun) -> None:
+    targets = steady_peak.phase_table_queries()
+    values = _values(run)
+    counts = _table(run, targets[0], values)
+    phases = run.summary["phases"]
+    per_phase: dict[str, float] = {}
+    for row in counts:
+        per_phase[row["phase"]] = per_phase.get(row["phase"], 0.0) + row["requests"]
+    assert per_phase == {p: float(v["requests"]) for p, v in phases.items()}
+    ttft = _table(run, targets[1], values)  # B: TTFT
+    checked = 0
+    for row in ttft:
+        expected = phases[row["phase"]]["classes"][row["class"]]["latency"]["ttft"]["p99_ms"] / 1000.0
+        assert math.isclose(row["TTFT p99"], expected, rel_tol=1e-9, abs_tol=1e-9), row
+        checked += 1
+    assert checked >= 8  # 5 phases x 2 classes, less any phase a class never reached
+
+
+def test_goodput_per_phase_equals_the_summary(run: RealRun) -> None:
+    good_t, dur_t = steady_peak.goodput_queries()
+    good = {r["phase"]: r["good"] for r in _table(run, good_t, _values(run))}
+    dur = {r["phase"]: r["phase duration"] for r in _table(run, dur_t, _values(run))}
+    phases = run.summary["phases"]
+    assert set(good) == set(dur) == set(phases)
+    for p, v in phases.items():
+        assert math.isclose(good[p] / dur[p], v["goodput_req_per_s"], rel_tol=1e-6), p
+
+
+def test_burst_recovery_time_equals_the_summary(run: RealRun) -> None:
+    rows = _table(run, {"query": steady_peak.recovery_query().render()}, _values(run))
+    got = {r["phase"]: r["recovery s"] for r in rows}
+    expected = {p: v["burst_recovery_s"] for p, v in run.summary["phases"].items()
+                if v.get("burst_recovery_s") is not None}
+    assert expected, "the scenario has a burst and a spike: the master should have written recoveries"
+    assert set(got) == set(expected)
+    for p, v in expected.items():
+        assert math.isclose(got[p], v, rel_tol=1e-9, abs_tol=1e-9), p
+
+
+def _trace_sums(records: Sequence[Mapping[str, Any]]) -> dict[str, tuple[float, int]]:
+    sums = {"queue": 0.0, "prefill": 0.0, "decode": 0.0}
+    n = 0
+    for r in records:
+        if r.get("queue_exit_s") is None or r.get("prefill_end_s") is None or not r.get("token_times_s"):
+            continue
+        n += 1
+        sums["queue"] += r["queue_exit_s"] - r["arrival_s"]
+        sums["prefill"] += r["prefill_end_s"] - r["queue_exit_s"]
+        sums["decode"] += r["token_times_s"][-1] - r["prefill_end_s"]
+    return {k: (v, n) for k, v in sums.items()}
+
+
+def test_server_component_sums_equal_gpusims_trace(run: RealRun) -> None:
+    _, records = read_trace(str(run.trace_path))
+    truth = _trace_sums(records)
+    rows = _table(run, {"query": model_system.component_sums().render()}, _values(run))
+    got = {r["component"]: (r["total s"], int(r["requests"])) for r in rows}
+    assert set(got) == set(model_system.COMPONENTS)
+    for comp, (total, n) in truth.items():
+        assert got[comp][1] == n, (comp, got[comp], n)
+        assert math.isclose(got[comp][0], total, rel_tol=1e-6, abs_tol=1e-6), (comp, got[comp], total)
+
+
+def test_run_wrote_what_the_dashboards_read(run: RealRun) -> None:
+    """Guards the fixture itself: several phases, errors, server and GPU data."""
+    assert set(run.summary["phases"]) == {"warm", "steady", "burst", "spike", "cool"}
+    assert sum(v["errors"] for v in run.summary["phases"].values()) > 0
+    assert json.dumps(run.summary["telemetry"]).count("server") > 0

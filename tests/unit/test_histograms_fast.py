@@ -1,0 +1,69 @@
+"""The vectorised histogram readers equal hdrh's own (pure-Python) readers exactly.
+
+Regression for issue 14 ("every local run with sinks: is judged invalid"): the master's interval
+aggregation called hdrh's ``get_mean_value``/``get_value_at_percentile``, which walk the counts
+array in Python on the gevent loop that sends requests.  The fast readers must not change a number.
+"""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+from hdrh.histogram import HdrHistogram
+
+from collectors.histograms import HistogramSet, count_above, new_histogram, summarize, value_at_percentile
+
+PCTS = (0.0, 1.0, 50.0, 90.0, 95.0, 99.0, 99.9, 100.0)
+
+
+def _filled(seed: int, n: int, mu: float, sigma: float) -> HdrHistogram:
+    rng = random.Random(seed)
+    h = new_histogram()
+    for _ in range(n):
+        h.record_value(max(1, min(3_600_000_000, int(rng.lognormvariate(mu, sigma)))))
+    return h
+
+
+@pytest.mark.parametrize(("seed", "n", "mu", "sigma"), [(1, 1, 5.0, 0.1), (2, 37, 10.0, 1.0), (3, 5000, 12.0, 2.5),
+                                                          (4, 2000, 3.0, 0.5), (5, 800, 19.0, 1.0)])
+def test_summary_equals_hdrh(seed: int, n: int, mu: float, sigma: float) -> None:
+    h = _filled(seed, n, mu, sigma)
+    s = summarize(h, PCTS)
+    assert s["count"] == h.get_total_count()
+    assert s["mean"] == pytest.approx(h.get_mean_value() / 1e6, rel=1e-12)
+    assert s["min"] == h.get_min_value() / 1e6
+    assert s["max"] == h.get_max_value() / 1e6
+    for p in PCTS:
+        key = f"p{p:g}".replace(".", "_")
+        assert s[key] == h.get_value_at_percentile(p) / 1e6, p
+        assert value_at_percentile(h, p) == h.get_value_at_percentile(p)
+
+
+def test_merged_histograms_read_the_same() -> None:
+    hs = HistogramSet()
+    other = HistogramSet()
+    rng = random.Random(9)
+    for _ in range(3000):
+        hs.record("ttft", "steady", "a", rng.expovariate(5.0))
+        other.record("ttft", "steady", "a", rng.expovariate(2.0))
+    hs.merge_encoded(other.encode())
+    h = hs.get("ttft", "steady", "a")
+    assert h is not None
+    assert summarize(h)["p99"] == h.get_value_at_percentile(99.0) / 1e6
+
+
+def test_empty_histogram() -> None:
+    h = new_histogram()
+    assert summarize(h) == {"count": 0.0}
+    assert value_at_percentile(h, 99.0) == 0.0
+    assert count_above(h, 10.0) == 0
+
+
+def test_count_above_counts_values_past_the_threshold() -> None:
+    h = new_histogram()
+    for v in (100, 200, 300, 400_000, 500_000):
+        h.record_value(v)
+    assert count_above(h, 250) == 3
+    assert count_above(h, 450_000) == 1
+    assert count_above(h, 1_000_000) == 0
