@@ -30,7 +30,8 @@ COPY examples /app/examples
 ENV PATH=/opt/inferload/bin:$PATH \
     PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
-    TMPDIR=/spool
+    TMPDIR=/spool \
+    MPLCONFIGDIR=/tmp/matplotlib
 WORKDIR /app
 USER 10001:10001
 VOLUME ["/app/runs", "/spool"]

@@ -31,9 +31,10 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from collectors.counters import C_GOOD, C_OK, C_OUTPUT_TOKENS, C_REQUESTS, Counters  # noqa: E402
 from collectors.histograms import HistogramSet  # noqa: E402
 from collectors.schema import LATENCY_METRICS  # noqa: E402
-from loadgen.recorder import C_GOOD, C_OK, C_OUTPUT_TOKENS, C_REQUESTS, Counters, merge_delta  # noqa: E402
+from loadgen.recorder import merge_delta  # noqa: E402
 
 PHASES = ("warmup", "steady", "burst", "recovery", "cooldown")
 CLASSES = ("chat", "rag", "batch")

@@ -89,7 +89,7 @@ class RequestTelemetry:
         self._run_folder_raw: Sink | None = None
         if sinks is None and run_dir is not None and self._writes_aggregates:
             self._add_run_folder(Path(run_dir))
-        self._raw_sinks = [s for s in self.sinks if s.name not in ("prometheus", RUN_FOLDER_SINK)]
+        self._raw_sinks = [s for s in self.sinks if s.name not in ("prometheus", "grafana", RUN_FOLDER_SINK)]
         if self._run_folder_raw is not None:
             self._raw_sinks.append(self._run_folder_raw)
         self._all_but_prometheus = [s for s in self.sinks if s.name != "prometheus"]
@@ -116,7 +116,9 @@ class RequestTelemetry:
             from collectors.sinks.influx import InfluxSink
 
             spool = cfg.influxdb.spool_dir
-            if spool is None and run_dir is not None:
+            if spool is not None:
+                spool = Path(spool) / self.worker  # workers on one host must not share a spool
+            elif run_dir is not None:
                 spool = Path(run_dir) / "spool" / self.worker
             out.append(InfluxSink(cfg.influxdb, spool_dir=spool, on_stop_run=on_stop_run))
         if cfg.file is not None:
@@ -130,6 +132,10 @@ class RequestTelemetry:
             from collectors.sinks.prometheus import PrometheusSink
 
             out.append(PrometheusSink(cfg.prometheus))
+        if cfg.grafana is not None and self._writes_aggregates:  # run events as Grafana annotations
+            from collectors.sinks.grafana import GrafanaAnnotationSink
+
+            out.append(GrafanaAnnotationSink(cfg.grafana))
         return out
 
     def _add_run_folder(self, run_dir: Path) -> None:

@@ -74,7 +74,7 @@ T_STATUS_CLASS = Tag("status_class", "HTTP status class: 2xx | 3xx | 4xx | 5xx |
 T_ERROR = Tag("error", "error class (collectors.records.ErrorClass value) or `ok`")
 T_METRIC = Tag("metric", "latency metric name (ttft, ttft_sched, ttfrt, itl, tpot, e2e, e2e_sched, schedule_lag)")
 T_WINDOW = Tag("window", "aggregation window: interval (this interval only) | cumulative (run so far)")
-T_SINK = Tag("sink", "sink kind: influxdb | file | prometheus")
+T_SINK = Tag("sink", "sink kind: influxdb | file | prometheus | grafana")
 STATUS_CLASSES: tuple[str, ...] = ("2xx", "3xx", "4xx", "5xx", "none")
 # why a sink dropped points (keys of SinkStats.dropped_by_reason; fields dropped_<reason>)
 DROP_REASONS: tuple[str, ...] = ("closed", "encode_error", "io_error", "queue_full", "rejected", "spool_full")
@@ -419,18 +419,25 @@ SF_TOKENS_PER_STEP = Field(
 SF_SEQS_PER_STEP = Field(
     "seqs_per_step", "1", "mean sequences per engine step in the interval (llama.cpp busy slots per decode)",
 )
+SF_RUNNING_MEAN = Field(
+    "running_mean", "1", "time-weighted mean of running since the previous scrape (inferload run: 1 s samples)",
+)
+SF_WAITING_MEAN = Field(
+    "waiting_mean", "1", "time-weighted mean of waiting since the previous scrape (inferload run: 1 s samples)",
+)
 SF_INTERVAL = Field("interval_s", "s", "time since the previous scrape (the window of the deltas)")
 SF_SCRAPE = Field("scrape_s", "s", "how long the /metrics request took")
 SF_RESETS = Field("resets", "1", "series that went down in the interval (server restart): new value taken as delta")
 SERVER_GAUGE_FIELDS: tuple[Field, ...] = (
     SF_RUNNING, SF_WAITING, SF_KV_CACHE_USAGE, SF_PREFIX_CACHE_HIT_RATE, SF_PREEMPTIONS,
     SF_SPEC_DECODE_ACCEPTANCE, SF_PROMPT_TOKENS, SF_GENERATION_TOKENS, SF_TOKENS_PER_STEP, SF_SEQS_PER_STEP,
+    SF_RUNNING_MEAN, SF_WAITING_MEAN,
 )
 SERVER = Measurement(
     "llm_server",
     "one point per scrape (default 5 s; 1 s during inferload run): gauges as read, counters as deltas "
     "since the previous scrape",
-    (T_HOST, T_SERVER, T_MODEL, T_RUN_ID),
+    (T_HOST, T_SERVER, T_MODEL, T_RUN_ID, T_SCENARIO),
     (*SERVER_GAUGE_FIELDS, SF_INTERVAL, SF_SCRAPE, SF_RESETS),
 )
 SF_COUNT = Field("count", "1", "observations in the interval (Δ_count; tokens for token-weighted ITL)")
@@ -443,14 +450,14 @@ SF_RESET = Field("reset", "flag", "1.0 when the source went down (restart): the 
 SERVER_LATENCY = Measurement(
     "llm_server_latency",
     "one point per component per scrape with observations: histogram or counter deltas, in seconds",
-    (T_HOST, T_SERVER, T_MODEL, T_COMPONENT, T_RUN_ID),
+    (T_HOST, T_SERVER, T_MODEL, T_COMPONENT, T_RUN_ID, T_SCENARIO),
     (SF_COUNT, SF_SUM, SF_MEAN, SF_P50, SF_P90, SF_P99, SF_RESET),
 )
 SF_BUCKET_COUNT = Field("count", "1", "Δ cumulative bucket count (observations <= le) in the interval")
 SERVER_LATENCY_BUCKET = Measurement(
     "llm_server_latency_bucket",
     "histogram bucket deltas per scrape: sum them over any window, then interpolate for quantiles",
-    (T_HOST, T_SERVER, T_MODEL, T_COMPONENT, T_LE, T_RUN_ID),
+    (T_HOST, T_SERVER, T_MODEL, T_COMPONENT, T_LE, T_RUN_ID, T_SCENARIO),
     (SF_BUCKET_COUNT,),
 )
 # collector runner health (both `inferload collect` collectors): one point per collection
@@ -462,7 +469,7 @@ CF_DURATION = Field("duration_s", "s", "how long the last collection took")
 COLLECTOR = Measurement(
     "collector_health",
     "collector runner health: one point per collection",
-    (T_HOST, T_COLLECTOR, T_RUN_ID),
+    (T_HOST, T_COLLECTOR, T_RUN_ID, T_SCENARIO),
     (CF_COLLECTIONS, CF_ERRORS, CF_POINTS, CF_MISSED, CF_DURATION),
 )
 SERVER_MEASUREMENTS: tuple[Measurement, ...] = (SERVER, SERVER_LATENCY, SERVER_LATENCY_BUCKET, COLLECTOR)
@@ -688,6 +695,7 @@ __all__ = [
     "SF_RESET",
     "SF_RESETS",
     "SF_RUNNING",
+    "SF_RUNNING_MEAN",
     "SF_SCRAPE",
     "SF_SEQS_PER_STEP",
     "SF_SLO_BAD_FRACTION",
@@ -703,6 +711,7 @@ __all__ = [
     "SF_SUM",
     "SF_TOKENS_PER_STEP",
     "SF_WAITING",
+    "SF_WAITING_MEAN",
     "SINK",
     "SLO",
     "SLO_COUNT",

@@ -11,6 +11,11 @@ Rules (windows as in the Prometheus rules, docs/dashboards.md):
 - load generator invalid (the generator was the bottleneck) in the last 2 min;
 - sink dropping points in the last 5 min.
 
+In the provisioning file every ``$`` of a rule is written ``$$`` (Grafana expands ``$VAR``
+environment references in provisioning files; ``$$`` is a literal ``$``), so ``$timeFilter``,
+``$RA`` and ``{{ $labels.run_id }}`` reach Grafana intact; the HTTP API (``inferload dashboards
+push``) gets them unescaped.
+
 Burn rate = (requests - good) / requests / budget over the window, from ``llm_slo_count`` (the
 master's good/total per objective per interval; budget = 1 - percentile/100, or max_error_rate).
 """
@@ -93,10 +98,23 @@ def rules() -> list[Json]:
     ]
 
 
+def escape_env(obj: Any) -> Any:
+    """``$`` -> ``$$`` in every string: Grafana expands ``$VAR`` in provisioning files, ``$$`` is a literal ``$``."""
+    if isinstance(obj, str):
+        return obj.replace("$", "$$")
+    if isinstance(obj, list):
+        return [escape_env(v) for v in obj]
+    if isinstance(obj, dict):
+        return {k: escape_env(v) for k, v in obj.items()}
+    return obj
+
+
 def provisioning() -> Json:
+    """The provisioning file's content: rules escaped for Grafana's env expansion, the webhook URL from env."""
     return {
         "apiVersion": 1,
-        "groups": [{"orgId": 1, "name": "inferload", "folder": FOLDER, "interval": "1m", "rules": rules()}],
+        "groups": [{"orgId": 1, "name": "inferload", "folder": FOLDER, "interval": "1m",
+                    "rules": escape_env(rules())}],
         "contactPoints": [{"orgId": 1, "name": CONTACT_POINT, "receivers": [
             {"uid": CONTACT_POINT, "type": "webhook", "disableResolveMessage": False,
              "settings": {"url": "$" + WEBHOOK_ENV, "httpMethod": "POST"}}]}],
@@ -106,4 +124,5 @@ def provisioning() -> Json:
     }
 
 
-__all__ = ["CONTACT_POINT", "FOLDER", "INTERVAL_MS", "WEBHOOK_ENV", "burn_query", "provisioning", "rules"]
+__all__ = ["CONTACT_POINT", "FOLDER", "INTERVAL_MS", "WEBHOOK_ENV", "burn_query", "escape_env", "provisioning",
+           "rules"]

@@ -160,7 +160,9 @@ def dashboard_queries(d: Mapping[str, Any]) -> list[Query]:
     return out
 
 
-def alert_queries(provisioning: Mapping[str, Any]) -> list[Query]:
+def alert_queries(provisioning: Mapping[str, Any], *, from_file: bool = True) -> list[Query]:
+    """The InfluxQL queries of alert rules; ``from_file``: undo the provisioning file's ``$$`` escaping,
+    as Grafana does when it reads the file."""
     out: list[Query] = []
     for g in provisioning.get("groups", []):
         for r in g.get("rules", []):
@@ -168,7 +170,8 @@ def alert_queries(provisioning: Mapping[str, Any]) -> list[Query]:
                 if q.get("datasourceUid") == "__expr__":
                     continue
                 model = q["model"]
-                out.append(Query(f"alert {r['uid']} / {q['refId']}", "alert", model["query"],
+                text = model["query"].replace("$$", "$") if from_file else model["query"]
+                out.append(Query(f"alert {r['uid']} / {q['refId']}", "alert", text,
                                  interval_ms=int(model["intervalMs"]), range_s=int(q["relativeTimeRange"]["from"])))
     return out
 

@@ -108,7 +108,7 @@ class Board:
 
     def to_json(self) -> Json:
         return {
-            "annotations": {"list": annotations()}, "description": self.description, "editable": True,
+            "annotations": {"list": annotation_list()}, "description": self.description, "editable": True,
             "fiscalYearStartMonth": 0, "graphTooltip": 1, "id": None, "links": links(), "liveNow": False,
             "panels": self.panels, "refresh": "10s", "schemaVersion": SCHEMA_VERSION, "tags": [TAG],
             "templating": {"list": variables()}, "time": {"from": "now-1h", "to": "now"},
@@ -135,10 +135,17 @@ def _tag_values(m: schema.Measurement, tag: schema.Tag, where: str = "") -> str:
 
 
 def run_id_query() -> str:
-    """Every run in the time range, the latest first (the variable's default is its first value)."""
+    """The latest run in the time range, then every run in it (oldest first): the default is the first value.
+
+    InfluxQL 1.x ignores ``ORDER BY time DESC`` over subqueries and sorts tag values alphabetically,
+    so the latest run is put first by a subquery whose only row is stamped with the start of a
+    ten-year ``GROUP BY time`` bucket (earlier than any data in range); Grafana drops the repeat.
+    """
     h = schema.HEALTH
-    inner = Select(h, [agg("last", schema.F_INTERVAL, "n")], group_tags=[schema.T_RUN_ID], dash_filters=False)
-    return f"SELECT {col(schema.T_RUN_ID)}, {ident('n')} FROM ({inner.render()}) ORDER BY time DESC"
+    latest = (f"SELECT {agg('last', schema.F_INTERVAL, 'n')}, {col(schema.T_RUN_ID)} FROM {ident(h.name)} "
+              f"WHERE $timeFilter GROUP BY time(3650d) fill(none)")
+    every = Select(h, [agg("last", schema.F_INTERVAL, "n")], group_tags=[schema.T_RUN_ID], dash_filters=False)
+    return f"SELECT {col(schema.T_RUN_ID)}, {ident('n')} FROM ({latest}), ({every.render()})"
 
 
 def variables() -> list[Json]:
@@ -170,7 +177,7 @@ def _event_annotation(name: str, event: str, color: str, title_tag: schema.Tag) 
             "timeEndColumn": schema.EF_END_MS.name, "titleColumn": title_tag.name}
 
 
-def annotations() -> list[Json]:
+def annotation_list() -> list[Json]:
     """Phase regions, SLO violations and burst recoveries (``run_event``) on every time-series panel."""
     builtin = {"builtIn": 1, "datasource": {"type": "grafana", "uid": "-- Grafana --"}, "enable": True,
                "hide": True, "iconColor": "rgba(0, 211, 255, 1)", "name": "Annotations & Alerts", "type": "dashboard"}
@@ -197,7 +204,7 @@ __all__ = [
     "TAG",
     "Board",
     "Json",
-    "annotations",
+    "annotation_list",
     "expr_math",
     "links",
     "run_id_query",

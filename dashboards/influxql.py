@@ -10,7 +10,8 @@
 
 Measurements outside a load run (``gpu``) are not filtered by ``run_id`` (a DaemonSet collector
 does not know the run; the time range does the scoping); server measurements are filtered by
-``run_id`` and ``model`` (the run's own scrape tags them), not by ``host``.
+``run_id`` and ``model`` (the run's own scrape tags them), not by ``host``; ``collector_health``
+by neither (collectors often run beside every run, as a DaemonSet or sidecar).
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ _NOT_FILTERED: dict[str, frozenset[str]] = {
     schema.SERVER.name: frozenset({schema.T_HOST.name}),
     schema.SERVER_LATENCY.name: frozenset({schema.T_HOST.name}),
     schema.SERVER_LATENCY_BUCKET.name: frozenset({schema.T_HOST.name}),
-    schema.COLLECTOR.name: frozenset({schema.T_HOST.name}),
+    schema.COLLECTOR.name: frozenset({schema.T_HOST.name, schema.T_RUN_ID.name}),
 }
 
 

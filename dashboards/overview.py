@@ -51,11 +51,19 @@ def build() -> Json:
     due = Select(s.RUN_PROGRESS, [rate(s.PF_ARRIVALS_DUE, s.RUN_PROGRESS, "target req/s")], by_time=True,
                  fill="null")
     done = Select(s.THROUGHPUT, [rate(s.F_REQUESTS, alias="achieved req/s")], by_time=True, fill="null")
+    shade = Select(s.HEALTH, [agg("max", s.F_INVALID, "invalid")], by_time=True, fill="0")
     b.timeseries("Target vs achieved req/s",
                  "Target: arrivals the plan schedules per second (run_progress.arrivals_due). Achieved: requests "
                  "finished per second (llm_throughput.requests). A gap that persists is the system falling behind "
-                 "(or dropped arrivals, below).", "reqps",
-                 [target("A", due, alias="target"), target("B", done, alias="achieved")],
+                 "(or dropped arrivals, below). Red shading: intervals where the load generator itself was the "
+                 "bottleneck (loadgen_health.invalid): their latency is not the server's.", "reqps",
+                 [target("A", due, alias="target"), target("B", done, alias="achieved"),
+                  target("C", shade, alias="generator invalid")],
+                 overrides=[{"matcher": {"id": "byFrameRefID", "options": "C"}, "properties": [
+                     {"id": "custom.drawStyle", "value": "bars"}, {"id": "custom.fillOpacity", "value": 25},
+                     {"id": "custom.lineWidth", "value": 0}, {"id": "custom.axisPlacement", "value": "hidden"},
+                     {"id": "max", "value": 1}, {"id": "min", "value": 0}, {"id": "unit", "value": "bool_yes_no"},
+                     {"id": "color", "value": {"fixedColor": "red", "mode": "fixed"}}]}],
                  extra={"interval": RATE_MIN_INTERVAL})
     tok = Select(s.THROUGHPUT, [rate(s.F_OUT_TOK, alias="tok/s")], by_time=True, fill="null", group_tags=[s.T_CLASS])
     b.timeseries("Output tokens/s", "Output tokens of the requests finished per second, per traffic class.",

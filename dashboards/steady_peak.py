@@ -50,6 +50,15 @@ def recovery_query() -> Select:
                   group_tags=[s.T_PHASE])
 
 
+def worst_class_p99(metric: str, *, by_phase: bool) -> str:
+    """Per phase (or for the ``baseline`` phase): the largest final cumulative p99 over the selected classes."""
+    inner = Select(s.LATENCY, [agg("last", s.F_P99, "p99")],
+                   where=latency_where(metric, "cumulative") + ([] if by_phase else [tag_var(s.T_PHASE, "baseline")]),
+                   group_tags=[s.T_PHASE, s.T_CLASS], skip_vars=() if by_phase else ("phase",)).render()
+    group = f" GROUP BY {ident(s.T_PHASE.name)}" if by_phase else ""
+    return f"SELECT max({ident('p99')}) AS {ident('p99')} FROM ({inner}) WHERE $timeFilter{group}"
+
+
 def build() -> Json:
     b = Board(UID, "inferload / Steady vs peak",
               "Each phase side by side: percentiles, goodput, the peak-to-steady ratio, p99 over time with phases "
@@ -65,12 +74,10 @@ def build() -> Json:
           overrides=[{"matcher": {"id": "byName", "options": n}, "properties": [{"id": "unit", "value": u}]}
                      for n, u in (("requests", "short"), ("good", "short"), ("error rate", "percentunit"))])
     for metric, label in ((s.M_TTFT, "TTFT"), (s.M_E2E, "E2E")):
-        per_phase = Select(s.LATENCY, [agg("last", s.F_P99, "p99")], where=latency_where(metric, "cumulative"),
-                           group_tags=[s.T_PHASE])
-        base = Select(s.LATENCY, [agg("last", s.F_P99, "p99")], where=latency_where(metric, "cumulative") +
-                      [tag_var(s.T_PHASE, "baseline")], skip_vars=("phase",))
+        per_phase = worst_class_p99(metric, by_phase=True)
+        base = worst_class_p99(metric, by_phase=False)
         b.add("bargauge", f"p99 {label}: peak-to-steady ratio",
-              f"Each phase's p99 {label} (cumulative, max over the selected classes) divided by the baseline "
+              f"Each phase's final p99 {label} (cumulative; the worst of the selected classes) divided by the baseline "
               "phase's (variable `baseline`, default steady): 1 = as in steady state, 3 = three times worse. "
               "Computed by Grafana expressions (reduce last, then $A / $B).", "x",
               [dict(target("A", per_phase, alias="$tag_phase"), hide=True),
@@ -121,4 +128,5 @@ def build() -> Json:
     return out
 
 
-__all__ = ["METRICS", "PCTS", "UID", "build", "goodput_queries", "phase_table_queries", "recovery_query"]
+__all__ = ["METRICS", "PCTS", "UID", "build", "goodput_queries", "phase_table_queries", "recovery_query",
+           "worst_class_p99"]

@@ -26,10 +26,7 @@ class SimConfigError(InputError):
     """Bad gpusim input (config file, preset name, flag); the CLI prints it and exits 2."""
 
 
-_Strict = StrictModel
-
-
-class EngineConfig(_Strict):
+class EngineConfig(StrictModel):
     """The continuous-batching engine: scheduler limits, KV cache and step-cost coefficients."""
 
     mode: Literal["batching", "fixed"] = "batching"
@@ -56,7 +53,7 @@ class EngineConfig(_Strict):
         return self
 
 
-class LengthConfig(_Strict):
+class LengthConfig(StrictModel):
     """The deterministic length model: chars per token and the natural output length."""
 
     chars_per_token: float = Field(4.0, gt=0)
@@ -65,7 +62,7 @@ class LengthConfig(_Strict):
     natural_output_sigma: float = Field(0.6, ge=0)
 
 
-class GpuConfig(_Strict):
+class GpuConfig(StrictModel):
     """The simulated card(s): memory, power, first-order thermal model and clocks."""
 
     name: str = "NVIDIA H100 80GB HBM3"
@@ -97,7 +94,7 @@ class GpuConfig(_Strict):
         return self
 
 
-class FaultsConfig(_Strict):
+class FaultsConfig(StrictModel):
     """Fault injection: probabilities per request (0..1), durations in seconds."""
 
     http_429: float = Field(0.0, ge=0, le=1)
@@ -112,6 +109,11 @@ class FaultsConfig(_Strict):
     slow_first_byte: float = Field(0.0, ge=0, le=1)
     slow_first_byte_s: float = Field(1.0, ge=0)
     close_connection: bool = False
+    slowdown_per_hour: float = Field(
+        0.0, ge=0,
+        description="a slowly degrading server: every engine step (TTFT and ITL) takes this fraction longer "
+        "per simulated hour since start (0.2: 20 % slower after 1 h, 40 % after 2 h)",
+    )
 
     @model_validator(mode="after")
     def _status_sum(self) -> FaultsConfig:
@@ -120,14 +122,14 @@ class FaultsConfig(_Strict):
         return self
 
 
-class ServerConfig(_Strict):
+class ServerConfig(StrictModel):
     """API behaviour: per-request metrics field, embeddings size."""
 
     per_request_metrics: bool = False
     embedding_dim: int = Field(384, ge=1, le=8192)
 
 
-class SimConfig(_Strict):
+class SimConfig(StrictModel):
     """The root of sim.yaml."""
 
     preset: str | None = None

@@ -13,6 +13,7 @@ from __future__ import annotations
 import heapq
 from array import array
 from collections import deque
+from collections.abc import Callable
 from typing import Any
 
 from gpusim.config import EngineConfig
@@ -66,6 +67,11 @@ class _EngineBase:
         self.num_preemptions = 0
         self.steps = 0
         self.last_time = 0.0  # how far the GPU model has been advanced
+        # faults.slowdown_per_hour: step-time multiplier at a simulated time (None: 1.0)
+        self.slowdown: Callable[[float], float] | None = None
+
+    def _slow(self, now: float) -> float:
+        return 1.0 if self.slowdown is None else self.slowdown(now)
 
     @property
     def num_running(self) -> int:
@@ -237,6 +243,7 @@ class BatchingEngine(_EngineBase):
         if gpu is not None:
             gpu.run(start - self.last_time, 0.0)
             cost /= gpu.clock_factor()
+        cost *= self._slow(start)
         self._batch = batch
         self.step_end = start + cost
         self.last_time = start
@@ -290,7 +297,7 @@ class FixedEngine(_EngineBase):
         seq.status = RUNNING
         self.running.append(seq)
         self._n += 1
-        heapq.heappush(self._heap, (now + self.ttft, self._n, seq))
+        heapq.heappush(self._heap, (now + self.ttft * self._slow(now), self._n, seq))
 
     def abort(self, seq: Seq, now: float) -> None:
         if seq.status != DONE:
@@ -326,7 +333,7 @@ class FixedEngine(_EngineBase):
                 finished = True
             else:
                 self._n += 1
-                heapq.heappush(heap, (due + self.itl, self._n, seq))
+                heapq.heappush(heap, (due + self.itl * self._slow(due), self._n, seq))
         if touched:
             self.steps += 1
         if finished:

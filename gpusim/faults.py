@@ -4,7 +4,9 @@ The HTTP-status faults (429 with Retry-After, 500, 503) are mutually exclusive a
 one uniform number; the stream faults (reset mid-stream, stream ended without ``[DONE]``,
 stall, malformed SSE line, slow first byte) are independent draws, applied to streaming
 requests (stall and slow first byte also delay non-streaming ones).  ``close_connection`` is a
-switch, not a probability.  The settings can be replaced at runtime (admin endpoint).
+switch, not a probability; ``slowdown_per_hour`` (a server degrading over hours: every engine
+step slower by that fraction per simulated hour) is applied by the engine through
+:func:`slowdown_factor`.  The settings can be replaced at runtime (admin endpoint).
 """
 
 from __future__ import annotations
@@ -36,6 +38,11 @@ class FaultDraw:
 
 
 NO_FAULT = FaultDraw()
+
+
+def slowdown_factor(cfg: FaultsConfig, sim_now_s: float) -> float:
+    """How much longer an engine step takes at simulated time ``sim_now_s`` (``slowdown_per_hour``)."""
+    return 1.0 + cfg.slowdown_per_hour * max(0.0, sim_now_s) / 3600.0
 
 
 class FaultInjector:
@@ -74,4 +81,4 @@ class FaultInjector:
         return FaultDraw(None, reset, no_done, stall, malformed, slow, c.close_connection)
 
 
-__all__ = ["NO_FAULT", "FaultDraw", "FaultInjector"]
+__all__ = ["NO_FAULT", "FaultDraw", "FaultInjector", "slowdown_factor"]

@@ -22,7 +22,7 @@ from pydantic import ValidationError
 from gpusim.config import SimConfig
 from gpusim.dcgm import DcgmExporter
 from gpusim.engine import DONE, Seq, make_engine
-from gpusim.faults import FaultDraw, FaultInjector
+from gpusim.faults import FaultDraw, FaultInjector, slowdown_factor
 from gpusim.gpu import GpuModel
 from gpusim.info import server_info_doc, version_doc
 from gpusim.lengths import block_hashes, natural_output_len, output_target, token_count
@@ -65,6 +65,7 @@ class SimServer:
         self.metrics.set_cache_config(cfg.engine)
         self.runner = Runner(self.engine, self.clock, self.metrics, self._finished)
         self.faults = FaultInjector(cfg.faults, cfg.seed)
+        self.engine.slowdown = lambda now: slowdown_factor(self.faults.cfg, now)  # reads runtime updates
         self.dcgm = DcgmExporter(self.gpu, self.runner.sync_gpu)
         self.trace = (TraceWriter(trace_path, self.clock.mono0, self.clock.wall0, time_scale)
                       if trace_path else None)

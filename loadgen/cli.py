@@ -27,6 +27,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "dashboards": ("loadgen.commands.dashboards", "export Grafana dashboards/provisioning, or push them to a Grafana"),
     "report": ("loadgen.commands.report", "write a self-contained HTML report (and PNG figures) of a run folder"),
     "compare": ("loadgen.commands.compare", "compare run folders: per-phase changes, significance, regressions"),
+    "sweep": ("loadgen.commands.sweep", "run a steady phase per rate: saturation, capacity at the SLO, the knee"),
 }
 
 USAGE = "usage: inferload <command> [options]   (inferload <command> --help for details)"
@@ -60,7 +61,7 @@ def main(argv: list[str] | None = None) -> int:
         return int(module.main(rest))
     except InputError as err:
         sys.stderr.write(f"inferload {name}: error: {err}\n")
-        return 2
+        return err.exit_code
     except KeyboardInterrupt:
         sys.stderr.write("inferload: interrupted\n")
         return 130

@@ -17,8 +17,9 @@ from collectors import schema
 from collectors.counters import Counters
 from collectors.histograms import HistogramSet
 from collectors.point import Point
+from loadgen.hdr_counts import hdr
 from loadgen.phase_events import BurstRecovery, PhaseTracker
-from loadgen.slo_live import LiveSlo, hdr, live_objectives
+from loadgen.slo_live import LiveSlo, live_objectives
 
 CPU_SETTLE_S = 10.0  # as the coordinator: CPU samples covering start-up are ignored
 
@@ -35,6 +36,7 @@ class LiveRun:
         self.slo = LiveSlo(
             live_objectives(slo), windows_s=windows, judged_phases=scenario.slo_phases(),
             run_tags=self.run_tags, min_requests=int(live_cfg.min_requests) if live_cfg is not None else 10,
+            phase_starts={str(ph.name): t0_wall + float(ph.start_s) for ph in plan.phases},
         )
         hdr()  # the HDR index tables, built now (before t0) rather than in the first interval
         gen = scenario.generator
@@ -75,8 +77,9 @@ class LiveRun:
         judged = self.judged(now_s, lag_p99_ms, cpu_percent)
         if not judged:
             self.invalid_intervals += 1
+        ended = {str(ph.name) for ph in self.plan.phases if self.t0_wall + ph.end_s <= now_s}
         points = self.slo.on_interval(now_s, interval_hs, interval_counters, judged=judged,
-                                      interval_s=now_s - start_s if now_s > start_s else None)
+                                      interval_s=now_s - start_s if now_s > start_s else None, ended=ended)
         points += self.phases.on_interval(now_s)
         p99 = hdr().dense_percentile_s(hdr().counts(interval_hs.combined(schema.M_TTFT)), 99.0)
         points += self.recovery.on_interval(now_s, p99)
@@ -100,6 +103,18 @@ class LiveRun:
         points += self.phases.close(min(end, now_s))
         points += self.recovery.close()
         return points
+
+    def state(self) -> dict[str, Any]:
+        """JSON-safe state for a checkpoint (``loadgen/checkpoint.py``); :meth:`restore` reloads it."""
+        return {"prev_s": self._prev_s, "invalid_intervals": self.invalid_intervals, "slo": self.slo.state(),
+                "phases_written": self.phases.state(), "recovery": self.recovery.state()}
+
+    def restore(self, state: Mapping[str, Any]) -> None:
+        self._prev_s = state.get("prev_s")
+        self.invalid_intervals = int(state.get("invalid_intervals", 0))
+        self.slo.restore(state.get("slo") or {})
+        self.phases.restore(list(state.get("phases_written") or []))
+        self.recovery.restore(list(state.get("recovery") or []))
 
     def summary(self) -> dict[str, Any]:
         """``slo_violations`` (list) and ``burst_recovery_s`` per burst phase."""

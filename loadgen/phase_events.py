@@ -88,6 +88,13 @@ class PhaseTracker:
                 out.append(_event_point(self.run_tags, ph.name, schema.EVENT_PHASE, self.t0_wall + ph.start_s, end))
         return out
 
+    def state(self) -> list[str]:
+        """The phases already written (checkpoints, ``loadgen/checkpoint.py``)."""
+        return sorted(self._written)
+
+    def restore(self, written: list[str]) -> None:
+        self._written = set(written)
+
     def close(self, stop_s: float) -> list[Point]:
         """Run end (``stop_s``: plan end or an early stop): started phases not yet written end here."""
         out = self.on_interval(stop_s)
@@ -174,6 +181,19 @@ class BurstRecovery:
             log.info("burst %s: interval p99 TTFT never came back within 10 %% of %s's before the run ended",
                      p.phase, p.steady)
         return []
+
+    def state(self) -> list[dict[str, Any]]:
+        """JSON-safe state of every burst (checkpoints, ``loadgen/checkpoint.py``)."""
+        return [{"phase": p.phase, "recovery_s": p.recovery_s, "threshold": p.threshold, "done": p.done,
+                 "series": [list(x) for x in p.series]} for p in self._pending]
+
+    def restore(self, state: list[dict[str, Any]]) -> None:
+        by_phase = {d["phase"]: d for d in state}
+        for p in self._pending:
+            d = by_phase.get(p.phase)
+            if d is not None:
+                p.recovery_s, p.threshold, p.done = d["recovery_s"], d["threshold"], bool(d["done"])
+                p.series = [(float(t), float(v)) for t, v in d["series"]]
 
     def results(self) -> dict[str, float | None]:
         """Per burst phase: recovery seconds (None: never recovered / no reference)."""

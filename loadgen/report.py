@@ -31,7 +31,7 @@ from collectors.counters import (
     C_REQUESTS,
     Counters,
 )
-from collectors.histograms import PERCENTILES, HistogramSet, new_histogram, summarize
+from collectors.histograms import PERCENTILES, HistogramSet, add_histogram, new_histogram, summarize
 from loadgen.reporting.ci import DEFAULT_CONFIDENCE, add_cis
 from loadgen.reporting.terminal import latency_cell, latency_legend, objective_value
 from loadgen.server_report import UNKNOWN_SERVER, phase_readings, render_server
@@ -87,7 +87,7 @@ def latency_block(
     """
     h = new_histogram()
     for phase in phases:
-        h.add(hs.combined(metric, phase, cls))
+        add_histogram(h, hs.combined(metric, phase, cls))
     s = summarize(h)
     out: dict[str, float] = {"count": int(s["count"])}
     if s["count"]:
@@ -310,6 +310,7 @@ def render(summary: dict[str, Any], console: Console | None = None) -> None:
             st.add_row("error rate", f"{slo['error_rate']:.4f}", f"{slo['max_error_rate']:g}",
                        "[green]pass[/]" if slo["error_rate_passed"] else "[red]FAIL[/]")
         con.print(st)
+    _render_live_slo(con, summary)
 
     gen = summary["generator"]
     for lost in gen.get("lost_slots", []):
@@ -326,6 +327,29 @@ def render(summary: dict[str, Any], console: Console | None = None) -> None:
     con.print(f"[bold {colour}]exit code {v['exit_code']}[/]: {v['rule']}")
     for extra in v["reasons"][1:]:
         con.print(f"  also: {extra}")
+
+
+def _render_live_slo(con: Console, summary: dict[str, Any]) -> None:
+    """Rolling-window SLO violations (``slo_violations``) and burst recovery times, when computed live."""
+    violations = summary.get("slo_violations")
+    if violations:
+        vt = Table(title="SLO violations (rolling window)")
+        for col in ("objective", "phase", "from (s)", "duration (s)", "peak", "threshold"):
+            vt.add_column(col)
+        for v in violations:
+            unit = (lambda x: f"{x * 1000:.1f} ms") if v.get("unit") == "s" else (lambda x: f"{x:.4f}")
+            dur = "open" if v.get("duration_s") is None else f"{v['duration_s']:.1f}"
+            vt.add_row(v["objective"], v["phase"], f"{v.get('start_offset_s', 0.0):.1f}", dur,
+                       unit(v["peak"]), unit(v["threshold"]))
+        con.print(vt)
+    elif violations is not None:
+        con.print("[green]no SLO violation[/] in any rolling window")
+    for name, block in summary.get("phases", {}).items():
+        if "burst_recovery_s" in block:
+            rec = block["burst_recovery_s"]
+            ref = block.get("burst_recovery_reference") or "no steady phase"
+            con.print(f"burst recovery after {name}: "
+                      + ("never within 10 % of " + ref if rec is None else f"{rec:.1f} s (reference {ref})"))
 
 
 def _render_telemetry(con: Console, tel: dict[str, Any]) -> None:

@@ -2,108 +2,107 @@
 
 At run start (local or master) :func:`start_server_metrics` probes the server behind
 ``target.base_url`` (its kind, version and batching configuration: ``collectors.server.probe``)
-and, when ``<server root>/metrics`` answers with Prometheus text, reads it in a thread: every
-:data:`SAMPLE_PERIOD_S` the ``running``/``waiting`` gauges only (a cheap line scan), and every
-``sinks.aggregate_interval_s`` (:data:`FULL_SCRAPE_S` without sinks) the whole page with
-``collectors.server.ServerMetricsCollector``, whose points go through the run's telemetry (the
-sinks and the run folder), tagged with the run id, so the server's model-side latency sits beside
-the client-side system latency of the same run.  All samples feed the effective batch per phase
+and, when ``<server root>/metrics`` answers with Prometheus text, starts the scrape in a child
+process (``collectors.server.child``: the page's parse costs milliseconds of pure Python that must
+not run on this process's request loop).  The child reads the ``running``/``waiting`` gauges
+every :data:`SAMPLE_PERIOD_S` and the whole page every ``sinks.aggregate_interval_s``
+(:data:`FULL_SCRAPE_S` without sinks); this process decodes its JSON lines in a reader thread
+(a greenlet under Locust), writes the points through the run's telemetry (the sinks and the run
+folder), tagged with the run id, so the server's model-side latency sits beside the client-side
+system latency of the same run, and keeps the samples for the effective batch per phase
 (``collectors.server.batch``).  A target without /metrics is noted once; its operating point then
 says what the probe and ``target.server_config`` know, and no effective batch.
 """
 
 from __future__ import annotations
 
+import json
 import logging
+import subprocess
+import sys
 import threading
-import time
-from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+from collections.abc import Mapping, Sequence
+from typing import IO, Any
 
 from collectors import schema
 from collectors.http import FetchError, HttpGet, http_get, redact_url
 from collectors.point import Point
-from collectors.runner import CollectorRunner, Scheduled
-from collectors.server import ServerMetricsCollector
-from collectors.server.batch import BATCH_FIELDS, GAUGE_FIELDS, BatchSamples
+from collectors.server.batch import BatchSamples
 from collectors.server.endpoints import metrics_url
 from collectors.server.probe import ServerInfo, probe_server
 
 log = logging.getLogger(__name__)
 
 PROBE_TIMEOUT_S = 3.0
-SAMPLE_PERIOD_S = 1.0  # running/waiting sampled this often for the effective batch (or the full period if shorter)
+SAMPLE_PERIOD_S = 1.0  # running/waiting sampled this often (or the full period if shorter)
 FULL_SCRAPE_S = 5.0  # whole page parsed and written this often without sinks (with: sinks.aggregate_interval_s)
-
-
-class _Sampling:
-    """Every tick a gauge-only sample of ``running``/``waiting``; every ``full_every_s`` a full scrape
-    whose points are written (and whose per-step fields are sampled too).  The full parse costs a few
-    ms of the process's GIL, the gauge scan a fraction of one (docs/performance.md)."""
-
-    def __init__(self, inner: ServerMetricsCollector, samples: BatchSamples, *, full_every_s: float,
-                 tick_s: float) -> None:
-        self.inner = inner
-        self.samples = samples
-        self.full_every_s = full_every_s
-        self.tick_s = tick_s
-        self._last_full: float | None = None
-
-    def collect(self, now_ns: int) -> Iterable[Point]:
-        mono = time.monotonic()
-        if self._last_full is not None and mono - self._last_full < self.full_every_s - self.tick_s / 2:
-            fields = self.inner.sample_gauges(GAUGE_FIELDS)
-            self.samples.add(time.time(), fields, full=False)
-            return []
-        self._last_full = mono
-        points = list(self.inner.collect(now_ns))
-        t = time.time()
-        totals: dict[str, list[float]] = {}
-        for p in points:
-            if p.measurement == schema.SERVER.name:
-                for f in BATCH_FIELDS:
-                    if f in p.fields:
-                        totals.setdefault(f, []).append(p.fields[f])
-        # several models: gauges add up, per-step means are averaged
-        fields = {f: (sum(v) if f in GAUGE_FIELDS else sum(v) / len(v)) for f, v in totals.items()}
-        self.samples.add(t, fields)
-        return points
 
 
 class ServerMetricsScrape:
     """The run's view of its server; :meth:`stop` ends the scrape, :meth:`operating_point` reports."""
 
     def __init__(self, info: ServerInfo, stated: Mapping[str, Any], *, url: str | None = None,
-                 runner: CollectorRunner | None = None, collector: ServerMetricsCollector | None = None,
-                 samples: BatchSamples | None = None, period_s: float = SAMPLE_PERIOD_S) -> None:
+                 proc: subprocess.Popen[str] | None = None, telemetry: Any = None,
+                 period_s: float = SAMPLE_PERIOD_S) -> None:
         self.info = info
         self.stated = dict(stated)
         self.url = url
         self.period_s = period_s
-        self.samples = samples or BatchSamples()
-        self._runner = runner
-        self._collector = collector
-        self._thread: threading.Thread | None = None
-        if runner is not None:
-            self._thread = threading.Thread(target=runner.run, name="server-metrics", daemon=True)
-            self._thread.start()
+        self.samples = BatchSamples()
+        self.stats: dict[str, Any] = {}
+        self.kind: str | None = info.kind
+        self.points_written = 0
+        self._proc = proc
+        self._telemetry = telemetry
+        self._reader: threading.Thread | None = None
+        if proc is not None:
+            self._reader = threading.Thread(target=self._read, name="server-metrics", daemon=True)
+            self._reader.start()
 
-    @property
-    def kind(self) -> str | None:
-        if self._collector is not None and self._collector.mapping is not None:
-            return self._collector.mapping.kind
-        return self.info.kind
+    def _read(self) -> None:
+        assert self._proc is not None and self._proc.stdout is not None
+        for line in self._proc.stdout:
+            try:
+                self.handle(json.loads(line))
+            except Exception as err:  # noqa: BLE001 (one bad line never ends the scrape)
+                log.warning("server metrics: bad line from the scrape process: %s", err)
 
-    def stop(self, timeout_s: float = 5.0) -> dict[str, Any] | None:
-        """End the scrape (after its current collection); its stats, or None when there was none."""
-        if self._runner is None or self._thread is None:
+    def handle(self, msg: Mapping[str, Any]) -> None:
+        """One line of ``collectors.server.child``'s output."""
+        if msg.get("kind"):
+            self.kind = str(msg["kind"])
+        if "sample" in msg:
+            t, fields, full = msg["sample"]
+            self.samples.add(float(t), {str(k): float(v) for k, v in fields.items()}, full=bool(full))
+        elif "points" in msg:
+            points = [Point(m, tags, fields, int(t)) for m, tags, fields, t in msg["points"]]
+            self.points_written += len(points)
+            if self._telemetry is not None:
+                self._telemetry.write_points(points)
+        elif "stats" in msg:
+            self.stats = dict(msg["stats"])
+
+    def stop(self, timeout_s: float = 10.0) -> dict[str, Any] | None:
+        """End the scrape (its current collection finishes); its stats, or None when there was none."""
+        proc = self._proc
+        if proc is None:
             return None
-        self._runner.stop()
-        self._thread.join(timeout_s)
-        st = self._runner.stats["server"]
-        return {"url": self.url, "server": self.kind, "scrapes": st.collections,
-                "full_scrapes": self._collector.scrapes if self._collector is not None else 0, "errors": st.errors,
-                "last_error": st.last_error, "sample_period_s": self.period_s}
+        _close(proc.stdin)  # end of file: the child stops and reports
+        try:
+            proc.wait(timeout_s)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        if self._reader is not None:
+            self._reader.join(timeout_s)
+        _close(proc.stdout)
+        st = self.stats
+        if not st:
+            log.warning("server metrics: the scrape process ended without its stats (exit %s)", proc.returncode)
+        return {"url": self.url, "server": self.kind, "scrapes": st.get("collections", 0),
+                "full_scrapes": st.get("full_scrapes", 0), "errors": st.get("errors", 0),
+                "last_error": st.get("last_error", "" if st else f"scrape process exited {proc.returncode}"),
+                "sample_period_s": self.period_s, "points": self.points_written}
 
     def operating_point(self, phases: Sequence[Any], t0_wall: float) -> dict[str, Any]:
         """The ``server`` part of the operating point; ``phases`` have ``name``, ``start_s``, ``end_s``."""
@@ -111,13 +110,12 @@ class ServerMetricsScrape:
         probed = dict(self.info.batching)
         batching = {**probed, **self.stated}
         source = "+".join(k for k, v in (("probed", probed), ("stated", self.stated)) if v) or "unknown"
-        max_running = ServerInfo(batching=batching).max_running
         return {
             "kind": self.kind or "unknown",
             "version": self.info.version,
             "batching": batching,
             "batching_source": source,
-            "max_running": max_running,
+            "max_running": ServerInfo(batching=batching).max_running,
             "probed": probed,
             "stated": dict(self.stated),
             "probe_sources": list(self.info.sources),
@@ -125,6 +123,14 @@ class ServerMetricsScrape:
             "sample_period_s": self.period_s if self.url else None,
             "effective_batch": self.samples.per_phase(windows) if self.url else {},
         }
+
+
+def _close(stream: IO[str] | None) -> None:
+    if stream is not None:
+        try:
+            stream.close()
+        except OSError:
+            pass
 
 
 def start_server_metrics(
@@ -150,14 +156,18 @@ def start_server_metrics(
     full_every = float(sinks.aggregate_interval_s) if sinks is not None else FULL_SCRAPE_S
     period = period_s or min(SAMPLE_PERIOD_S, full_every)
     tags = {schema.T_RUN_ID.name: run_id, schema.T_SCENARIO.name: scenario.name}
-    collector = ServerMetricsCollector(url, get=get, server=info.kind if info.kind else None, tags=tags)
-    samples = BatchSamples()
-    sampling = _Sampling(collector, samples, full_every_s=full_every, tick_s=period)
-    runner = CollectorRunner([Scheduled("server", sampling, period)], telemetry.write_points, tags=tags)
+    cmd = [sys.executable, "-m", "collectors.server.child", "--url", url, "--period", f"{period:g}",
+           "--full-every", f"{full_every:g}", "--tags", json.dumps(tags)]
+    if info.kind:
+        cmd += ["--server", info.kind]
+    try:
+        proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, bufsize=1)
+    except OSError as err:
+        log.warning("server metrics not collected: cannot start the scrape process: %s", err)
+        return ServerMetricsScrape(info, stated)
     log.info("scraping server metrics from %s every %g s (running/waiting every %g s)",
              redact_url(url), full_every, period)
-    return ServerMetricsScrape(info, stated, url=redact_url(url), runner=runner, collector=collector,
-                               samples=samples, period_s=period)
+    return ServerMetricsScrape(info, stated, url=redact_url(url), proc=proc, telemetry=telemetry, period_s=period)
 
 
 __all__ = ["FULL_SCRAPE_S", "SAMPLE_PERIOD_S", "ServerMetricsScrape", "start_server_metrics"]

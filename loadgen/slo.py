@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol
 
 from collectors.counters import C_REQUESTS, Counters
-from collectors.histograms import HistogramSet, new_histogram, value_at_percentile
+from collectors.histograms import HistogramSet, add_histogram, new_histogram, value_at_percentile
 from loadgen.reporting.ci import judged_value
 from userinput.errors import EXIT_INVALID_RUN, EXIT_PASS, EXIT_SLO_FAILED
 
@@ -95,7 +95,7 @@ def percentile_ms(hs: HistogramSet, metric: str, phases: Iterable[str], percenti
     """``(value in ms, samples)`` of ``metric`` merged over ``phases`` and every class."""
     merged = new_histogram()
     for phase in phases:
-        merged.add(hs.combined(metric, phase))
+        add_histogram(merged, hs.combined(metric, phase))
     n = merged.get_total_count()
     if n == 0:
         return None, 0
@@ -122,7 +122,7 @@ def judge(
     for o in objectives:
         merged = new_histogram()
         for phase in judged_phases:
-            merged.add(hs.combined(o.metric, phase))
+            add_histogram(merged, hs.combined(o.metric, phase))
         j = judged_value(merged, float(o.percentile), confidence)
         results.append(ObjectiveResult(
             o.metric, float(o.percentile), float(o.max_ms), j.ci.value_ms, j.ci.samples,

@@ -29,23 +29,21 @@ from __future__ import annotations
 import logging
 import math
 from collections import deque
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Container, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-import numpy.typing as npt
-from hdrh.histogram import HdrHistogram
 
 from collectors import schema
 from collectors.counters import C_REQUESTS, Counters
-from collectors.histograms import HistogramSet, new_histogram
+from collectors.histograms import HistogramSet
 from collectors.point import Point
+from loadgen.hdr_counts import IntArr, hdr
 
 log = logging.getLogger(__name__)
 
 ERROR_RATE = "error_rate"
-_IntArr = npt.NDArray[np.int64]
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,62 +87,11 @@ def live_objectives(slo: Any) -> list[LiveObjective]:
     return out
 
 
-# ---- HDR counts as numpy arrays -------------------------------------------------------------------
-class _Hdr:
-    """Index <-> value maps of inferload's HDR layout (computed once)."""
-
-    def __init__(self) -> None:
-        ref = new_histogram()
-        self.ref = ref
-        self.n = int(ref.counts_len)
-        self.lowest = np.array([ref.get_value_from_index(i) for i in range(self.n)], dtype=np.int64)
-
-    def counts(self, h: HdrHistogram) -> _IntArr:
-        """A view of the histogram's counts (no copy)."""
-        arr: _IntArr = np.ctypeslib.as_array(h.counts).view(np.int64)
-        return arr
-
-    def mask_above(self, threshold_s: float) -> npt.NDArray[np.bool_]:
-        """Indices whose whole HDR bucket lies above ``threshold_s``."""
-        out: npt.NDArray[np.bool_] = self.lowest > threshold_s * 1e6
-        return out
-
-    def dense_percentile_s(self, dense: _IntArr, percentile: float) -> float | None:
-        """HdrHistogram.get_value_at_percentile over a dense counts array, in seconds."""
-        cum = np.cumsum(dense)
-        total = int(cum[-1]) if len(cum) else 0
-        if total == 0:
-            return None
-        target = max(int(min(percentile, 100.0) * total / 100 + 0.5), 1)
-        pos = int(np.searchsorted(cum, target))
-        return float(self.ref.get_highest_equivalent_value(int(self.lowest[pos]))) / 1e6
-
-    def sparse(self, h: HdrHistogram) -> tuple[_IntArr, _IntArr]:
-        c = self.counts(h)
-        idx = np.nonzero(c)[0].astype(np.int64)
-        return idx, c[idx].copy()
-
-    def above(self, idx: _IntArr, cnt: _IntArr, threshold_s: float) -> int:
-        """Values whose whole HDR bucket lies above ``threshold_s``."""
-        thr_us = threshold_s * 1e6
-        return int(cnt[self.lowest[idx] > thr_us].sum())
-
-
-_HDR: _Hdr | None = None
-
-
-def hdr() -> _Hdr:
-    global _HDR
-    if _HDR is None:
-        _HDR = _Hdr()
-    return _HDR
-
-
 # ---- state ---------------------------------------------------------------------------------------------
 @dataclass(slots=True)
 class _Slice:
     end_s: float
-    dist: dict[str, tuple[_IntArr, _IntArr]]  # objective id -> sparse HDR counts (latency objectives)
+    dist: dict[str, tuple[IntArr, IntArr]]  # objective id -> sparse HDR counts (latency objectives)
     requests: int
     errors: int
 
@@ -196,7 +143,7 @@ class _Window:
 
     seconds: float
     slices: deque[_Slice] = field(default_factory=deque)
-    dense: dict[str, _IntArr] = field(default_factory=dict)  # objective id -> HDR counts
+    dense: dict[str, IntArr] = field(default_factory=dict)  # objective id -> HDR counts
     requests: int = 0
     errors: int = 0
 
@@ -247,8 +194,11 @@ class LiveSlo:
         judged_phases: Iterable[str],
         run_tags: Mapping[str, str],
         min_requests: int = 10,
+        phase_starts: Mapping[str, float] | None = None,
     ) -> None:
+        """``phase_starts``: wall start of each phase; a violation never starts before its phase."""
         self.objectives = list(objectives)
+        self.phase_starts = dict(phase_starts or {})
         self.windows_s = [float(w) for w in windows_s]
         if not self.windows_s:
             raise ValueError("at least one window")
@@ -267,8 +217,13 @@ class LiveSlo:
 
     # ---- per interval ------------------------------------------------------------------------------
     def on_interval(self, end_s: float, hs: HistogramSet, counters: Counters, *, judged: bool = True,
-                    interval_s: float | None = None) -> list[Point]:
-        """Fold in one interval (ended at wall time ``end_s``); returns the points to write."""
+                    interval_s: float | None = None, ended: Container[str] | None = None) -> list[Point]:
+        """Fold in one interval (ended at wall time ``end_s``); returns the points to write.
+
+        ``ended``: phases whose plan window is over.  A phase with no requests in this interval
+        ends its open violations (at its last judged interval) only once it is in ``ended``
+        (None: at once), so a quiet interval of a low-rate phase does not split a violation.
+        """
         start_s = self._prev_end_s if self._prev_end_s is not None else end_s - (interval_s or 0.0)
         if interval_s is not None:
             start_s = end_s - interval_s
@@ -277,9 +232,9 @@ class LiveSlo:
             return []
         points: list[Point] = []
         present = self._present_phases(hs, counters)
-        # phases with nothing this interval: their open violations end where their data ended
+        # phases over with nothing this interval: their open violations end where their data ended
         for phase, st in self._phases.items():
-            if phase not in present:
+            if phase not in present and (ended is None or phase in ended):
                 points += self._close_phase(phase, st, st.last_end_s)
         if not judged:
             return points
@@ -313,6 +268,41 @@ class LiveSlo:
         """``summary.json`` ``slo_violations``."""
         return [v.to_dict(t0_wall) for v in sorted(self.violations, key=lambda v: (v.start_s, v.objective))]
 
+    # ---- checkpoints (loadgen/checkpoint.py) ---------------------------------------------------------
+    def state(self) -> dict[str, Any]:
+        """JSON-safe state: violations (open ones by index) and each phase's window slices."""
+        index = {id(v): i for i, v in enumerate(self.violations)}
+        phases: dict[str, Any] = {}
+        for phase, st in self._phases.items():
+            longest = max(st.windows, key=lambda w: w.seconds)  # holds every live slice
+            phases[phase] = {
+                "last_end_s": st.last_end_s,
+                "open": [index[id(v)] for v in st.open.values()],
+                "slices": [{"end_s": sl.end_s, "requests": sl.requests, "errors": sl.errors,
+                            "dist": {k: [i.tolist(), c.tolist()] for k, (i, c) in sl.dist.items()}}
+                           for sl in longest.slices],
+            }
+        return {"prev_end_s": self._prev_end_s, "phases": phases,
+                "violations": [{f: getattr(v, f) for f in Violation.__slots__} for v in self.violations]}
+
+    def restore(self, state: Mapping[str, Any]) -> None:
+        """Back to a :meth:`state` (a resumed run: the windows refill as their slices expire)."""
+        self._prev_end_s = state.get("prev_end_s")
+        self.violations = [Violation(**v) for v in state.get("violations", [])]
+        self._phases = {}
+        for phase, ps in (state.get("phases") or {}).items():
+            st = _PhaseState([_Window(w) for w in self.windows_s], last_end_s=float(ps["last_end_s"]))
+            for d in ps["slices"]:
+                sl = _Slice(float(d["end_s"]), {k: (np.asarray(i, dtype=np.int64), np.asarray(c, dtype=np.int64))
+                                                for k, (i, c) in d["dist"].items()},
+                            int(d["requests"]), int(d["errors"]))
+                for win in st.windows:
+                    win.add(sl)
+            for win in st.windows:
+                win.expire(st.last_end_s)
+            st.open = {self.violations[i].objective: self.violations[i] for i in ps["open"]}
+            self._phases[phase] = st
+
     # ---- helpers ---------------------------------------------------------------------------------------
     def _present_phases(self, hs: HistogramSet, counters: Counters) -> set[str]:
         phases = set(hs.phases()) | set(counters.phases())
@@ -322,7 +312,7 @@ class LiveSlo:
 
     def _slice(self, end_s: float, hs: HistogramSet, counters: Counters, phase: str) -> _Slice:
         H = hdr()
-        dist: dict[str, tuple[_IntArr, _IntArr]] = {}
+        dist: dict[str, tuple[IntArr, IntArr]] = {}
         for obj in self.objectives:
             if obj.metric is not None:
                 dist[obj.id] = H.sparse(hs.combined(obj.metric, phase))
@@ -404,7 +394,8 @@ class LiveSlo:
             return []  # too little to judge: the state holds
         if ws.violating and ws.value is not None:
             if v is None:
-                v = Violation(obj.id, phase, window_s, start_s, obj.threshold, obj.unit, ws.value)
+                start = max(start_s, self.phase_starts.get(phase, start_s))
+                v = Violation(obj.id, phase, window_s, start, obj.threshold, obj.unit, ws.value)
                 st.open[obj.id] = v
                 self.violations.append(v)
                 log.warning("SLO violation started: %s in phase %s = %s > %s (window %s)", obj.id, phase,
@@ -455,7 +446,6 @@ __all__ = [
     "LiveSlo",
     "Violation",
     "WindowState",
-    "hdr",
     "live_objectives",
     "objective_id",
     "violation_point",

@@ -27,6 +27,13 @@ if ! command -v docker-compose >/dev/null 2>&1; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq docker-compose >/dev/null
 fi
 
+# Debian packages: headless Chromium opens the HTML reports in tests/reporting and the live view in tests/web.
+if ! command -v chromium >/dev/null 2>&1; then
+  SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq chromium >/dev/null
+fi
+
 # Python packages, in a project venv.
 PY="${PYTHON:-python3}"
 [ -x .venv/bin/python ] || "$PY" -m venv .venv
@@ -42,6 +49,7 @@ echo "== mypy";  .venv/bin/mypy
 echo "== generated artefacts are up to date"
 .venv/bin/python -m collectors.schema_doc --check
 .venv/bin/python -m dashboards.alerts_build --check
+.venv/bin/python -m dashboards.build --check
 .venv/bin/python -m k8s.build --check
 
 echo "== pytest"

@@ -13,6 +13,9 @@ Parsing is ``prometheus_client.parser.text_string_to_metric_families``.  Every s
 
 The first scrape only sets the baseline for deltas (a series first seen later counts from 0).
 Series are summed across labels other than the server's model label (engines, finish reasons).
+Per-step means (``tokens_per_step``, ``seqs_per_step``) come from counter deltas too (families.py).
+:meth:`ServerMetricsCollector.sample_gauges` reads only a few gauges by a line scan, without the
+parser and without touching the delta state (the run samples ``running``/``waiting`` with it).
 """
 
 from __future__ import annotations

@@ -8,6 +8,7 @@ scenario loads: a bad port is bad input (exit 2), not an outage.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit
 
@@ -73,6 +74,13 @@ class InfluxSinkConfig(StrictModel):
     def _url(cls, value: str) -> str:
         return check_sink_url(value)
 
+    @field_validator("spool_dir")
+    @classmethod
+    def _spool_is_a_folder(cls, value: Path | None) -> Path | None:
+        if value is not None and value.exists() and not value.is_dir():
+            raise ValueError(f"{value} is a file, not a folder")
+        return value
+
     @model_validator(mode="after")
     def _one_token_source(self) -> InfluxSinkConfig:
         if self.token_env and self.token_file:
@@ -95,12 +103,28 @@ class PrometheusSinkConfig(StrictModel):
     port: int = Field(default=9646, ge=0, le=65535)
 
 
+class GrafanaSinkConfig(StrictModel):
+    """Phase regions, SLO violations and burst recoveries posted live as Grafana annotations."""
+
+    url: str = Field(description="Grafana base URL, http(s)://host[:port][/subpath]")
+    token_env: str | None = Field(default=None, description="env var holding a service-account token")
+    dashboard_uid: str | None = Field(default=None, description="annotate one dashboard (default: organisation-wide)")
+    timeout_s: Seconds = Field(default=5.0, gt=0)
+    queue_max: int = Field(default=10_000, gt=0, description="annotations waiting to be posted, at most")
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, v: str) -> str:
+        return check_sink_url(v)
+
+
 class SinksConfig(StrictModel):
     influxdb: InfluxSinkConfig | None = None
     file: FileSinkConfig | None = None
     prometheus: PrometheusSinkConfig | None = None
+    grafana: GrafanaSinkConfig | None = None
     raw_sample_ratio: float = Field(default=1.0, gt=0, le=1, description="fraction of raw request points kept")
     aggregate_interval_s: Seconds = Field(default=5.0, gt=0)
 
 
-__all__ = ["FileSinkConfig", "InfluxSinkConfig", "PrometheusSinkConfig", "SinksConfig", "check_sink_url"]
+__all__ = ["FileSinkConfig", "GrafanaSinkConfig", "InfluxSinkConfig", "PrometheusSinkConfig", "SinksConfig", "check_sink_url"]

@@ -22,7 +22,7 @@ from typing import Any
 from dashboards import alerting, build, datasource
 from userinput.errors import InputError
 
-PROVIDER_YAML = """# Grafana dashboard provider: every JSON in the dashboards folder (mounted at /var/lib/grafana/dashboards).
+PROVIDER_YAML = """# Grafana dashboard provider: every JSON in dashboards/generated (mounted at /var/lib/grafana/dashboards).
 apiVersion: 1
 providers:
   - name: inferload
@@ -124,19 +124,19 @@ class Pusher:
     def alert_rules(self) -> None:
         from grafana_client.client import GrafanaClientError
 
-        for group in alerting.provisioning()["groups"]:
-            for rule in group["rules"]:
-                body = _alert_rule_body(rule, group)
-                try:
-                    self.api.alertingprovisioning.get_alertrule(rule["uid"])
-                except GrafanaClientError as err:
-                    if not self._missing(err):
-                        raise
-                    self.api.alertingprovisioning.create_alertrule(body)
-                    self.done.append(f"alert rule {rule['uid']} created")
-                    continue
-                self.api.alertingprovisioning.update_alertrule(rule["uid"], body)
-                self.done.append(f"alert rule {rule['uid']} updated")
+        group = alerting.provisioning()["groups"][0]
+        for rule in alerting.rules():  # unescaped: the HTTP API does no env expansion
+            body = _alert_rule_body(rule, group)
+            try:
+                self.api.alertingprovisioning.get_alertrule(rule["uid"])
+            except GrafanaClientError as err:
+                if not self._missing(err):
+                    raise
+                self.api.alertingprovisioning.create_alertrule(body)
+                self.done.append(f"alert rule {rule['uid']} created")
+                continue
+            self.api.alertingprovisioning.update_alertrule(rule["uid"], body)
+            self.done.append(f"alert rule {rule['uid']} updated")
 
     def contact_point(self, url: str) -> None:
         prov = alerting.provisioning()

@@ -2,13 +2,16 @@
 
 The simulated endpoint runs as a child process (``inferload sim --port 0``); the scenario's
 ``target.base_url`` is overridden to point at it and, with ``--duration-scale X``, every phase
-duration is multiplied by X.  Prints the summary and where the files are; exits like ``run``.
+duration is multiplied by X.  The live view is on (``run --web``: the inferload page and
+Locust's web UI on 127.0.0.1, port 8089 or any free port when it is taken; its URL is printed);
+``--no-web`` turns it off.  Prints the summary and where the files are; exits like ``run``.
 """
 
 from __future__ import annotations
 
 import argparse
 import queue
+import socket
 import subprocess
 import sys
 import threading
@@ -18,6 +21,7 @@ from pathlib import Path
 from userinput.errors import InputError
 
 SIM_START_TIMEOUT_S = 30.0
+WEB_PORT = 8089
 BANNER = "gpusim listening on "
 
 
@@ -35,6 +39,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="multiply every phase duration by X (e.g. 0.2 for a 10 s smoke run)")
     p.add_argument("--scenario", type=Path, default=None, help="scenario (default examples/quickstart.yaml)")
     p.add_argument("--out", type=Path, default=None, help="output folder (default runs/<scenario>-<UTC time>/)")
+    p.add_argument("--no-web", dest="web", action="store_false",
+                   help="no live view (default: served on 127.0.0.1 while the run lasts, URL printed)")
+    p.add_argument("--web-port", type=int, default=None,
+                   help=f"live view port (default {WEB_PORT}, or any free port when it is taken)")
     p.add_argument("--sim-arg", action="append", default=[], metavar="ARG",
                    help="extra argument for `inferload sim` (repeatable), e.g. --sim-arg=--preset=...")
     return p
@@ -69,6 +77,17 @@ def start_sim(extra: list[str]) -> tuple[subprocess.Popen[str], str]:
     raise InputError("gpusim did not start: " + (" | ".join(seen[-5:]) or "no output"))
 
 
+def port_free(port: int, host: str = "127.0.0.1") -> bool:
+    """True when ``host:port`` can be listened on right now."""
+    with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
 def stop_sim(proc: subprocess.Popen[str]) -> None:
     if proc.poll() is None:
         proc.terminate()
@@ -100,6 +119,9 @@ def main(argv: list[str]) -> int:
                 run_argv += ["--set", f"phases.{i}.duration={ph.duration_s * args.duration_scale:g}"]
         if args.out is not None:
             run_argv += ["--out", str(args.out)]
+        if args.web:
+            port = args.web_port if args.web_port is not None else (WEB_PORT if port_free(WEB_PORT) else 0)
+            run_argv += ["--web", "--web-port", str(port)]
         from loadgen.commands import run
 
         code = run.main(run_argv)
@@ -110,4 +132,4 @@ def main(argv: list[str]) -> int:
     return code
 
 
-__all__ = ["build_parser", "default_scenario", "main", "start_sim", "stop_sim"]
+__all__ = ["build_parser", "default_scenario", "main", "port_free", "start_sim", "stop_sim"]

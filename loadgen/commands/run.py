@@ -1,6 +1,7 @@
 """``inferload run``: run a scenario locally, or as the Locust master of N workers.
 
-Headless by default; ``--web`` adds Locust's web UI.  Writes ``summary.json`` into the run's
+Headless by default; ``--web`` serves the live view while running: inferload's page at
+``/inferload/`` and Locust's web UI, on ``--web-host`` (default 127.0.0.1) and ``--web-port``.  Writes ``summary.json`` into the run's
 output folder (``runs/<scenario>-<UTC yyyymmddTHHMMSSZ>/`` or ``--out``), prints the summary
 and exits 0 pass / 1 SLO failed / 2 bad input / 3 results not valid (generator fell behind,
 ran too hot, lost a worker).
@@ -10,14 +11,18 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import urllib.error
 import urllib.request
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from collectors.server.endpoints import server_url
 from userinput.errors import InputError
+
+if TYPE_CHECKING:  # loadgen.config is imported after Locust's monkey-patching (main)
+    from loadgen.config import Scenario
 
 MODELS_TIMEOUT_S = 10.0
 
@@ -38,10 +43,17 @@ def build_parser() -> argparse.ArgumentParser:
                       help="seconds to wait for them (default 120)")
     dist.add_argument("--master-bind-host", default="*", help="interface for workers (default: all)")
     dist.add_argument("--master-bind-port", type=int, default=5557, help="port for workers (default 5557; 0: any)")
-    web = p.add_argument_group("web UI")
-    web.add_argument("--web", action="store_true", help="serve Locust's web UI while running")
-    web.add_argument("--web-host", default="127.0.0.1")
-    web.add_argument("--web-port", type=int, default=8089)
+    web = p.add_argument_group("live view")
+    web.add_argument("--web", action="store_true",
+                     help="serve the live view while running: /inferload/ and Locust's web UI")
+    web.add_argument("--web-host", default="127.0.0.1",
+                     help="interface to serve it on (default 127.0.0.1: this machine only)")
+    web.add_argument("--web-port", type=int, default=8089, help="port (default 8089; 0: any free port)")
+    web.add_argument("--web-login", action="store_true",
+                     help="ask for a username and password first (from --web-user and $INFERLOAD_WEB_PASSWORD)")
+    web.add_argument("--web-user", default="inferload", help="username for --web-login (default inferload)")
+    web.add_argument("--web-password-env", default="INFERLOAD_WEB_PASSWORD", metavar="NAME",
+                     help="environment variable holding the --web-login password (default INFERLOAD_WEB_PASSWORD)")
     return p
 
 
@@ -49,7 +61,7 @@ def models_url(base_url: str) -> str:
     return server_url(base_url, "/v1/models")
 
 
-def resolve_model(scenario: Any) -> Any:
+def resolve_model(scenario: Scenario) -> Scenario:
     """``target.model`` unset: take the first model listed by ``GET {base_url}/v1/models``."""
     target = scenario.target
     if target.model:
@@ -75,8 +87,21 @@ def resolve_model(scenario: Any) -> Any:
     return scenario.model_copy(update={"target": target.model_copy(update={"model": str(models[0])})})
 
 
+def web_login(args: argparse.Namespace) -> tuple[str, str] | None:
+    """``--web-login``: (username, password), the password from the named environment variable."""
+    if not args.web_login:
+        return None
+    if not args.web:
+        raise InputError("--web-login needs --web")
+    password = os.environ.get(args.web_password_env, "")
+    if not password:
+        raise InputError(f"--web-login: set the password in the environment variable {args.web_password_env}")
+    return str(args.web_user), password
+
+
 def main(argv: list[str]) -> int:
     args = build_parser().parse_args(argv)
+    login = web_login(args)
     if args.expect_workers < 1:
         raise InputError("--expect-workers must be >= 1")
     # Locust monkey-patches the standard library on import: import it before anything else heavy.
@@ -85,12 +110,15 @@ def main(argv: list[str]) -> int:
     from loadgen.config import load_scenario
     from loadgen.locust.runtime import prepare
     from loadgen.locust.session import SessionOptions, default_out_dir, run_session, setup_logging
+    from loadgen.plan import Plan
     from loadgen.report import render, write_summary
 
     setup_logging()
     scenario = load_scenario(args.scenario, args.overrides)
     scenario = resolve_model(scenario)
-    plan = prepare(scenario).plan  # the dataset is read once; the local runtime reuses this plan
+    # Locally the dataset is read once and the in-process runtime reuses this plan and workload;
+    # a master sends no requests, so it keeps no prompts (Plan only counts the dataset's rows).
+    plan = Plan(scenario) if args.master else prepare(scenario).plan
     out_dir: Path = args.out or default_out_dir(scenario.name)
     run_id = args.run_id or out_dir.name
     opts = SessionOptions(
@@ -103,6 +131,7 @@ def main(argv: list[str]) -> int:
         web=args.web,
         web_host=args.web_host,
         web_port=args.web_port,
+        web_login=login,
         out_dir=out_dir,
     )
     summary = run_session(scenario, plan, opts)
@@ -117,4 +146,4 @@ def main(argv: list[str]) -> int:
     return int(summary["verdict"]["exit_code"])
 
 
-__all__ = ["build_parser", "main", "models_url", "resolve_model"]
+__all__ = ["build_parser", "main", "models_url", "resolve_model", "web_login"]

@@ -28,6 +28,7 @@ class GeneratorConfig(StrictModel):
     max_schedule_lag_p99_ms: float = Field(default=50.0, gt=0, description="p99 send - scheduled")
     max_cpu_percent: float = Field(default=90.0, gt=0, le=100, description="per worker process")
     stop_timeout_s: Seconds = Field(default=30.0, ge=0, description="drain time for in-flight streams")
+    checkpoint_interval_s: Seconds = Field(default=300.0, gt=0, description="master checkpoint period (docs/soak.md)")
     connections: int | None = Field(default=None, gt=0, description="connection pool size (default derived)")
 
 

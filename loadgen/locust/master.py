@@ -94,11 +94,12 @@ class Coordinator:
         self.n_slots = 0
         self.stop_requested_at: float | None = None
         self._rate = _RateWindow()
+        self.stopped_by_sink = False  # a worker's sink asked for the stop (on_spool_full: stop_run)
         # this process: aggregating, writing, loop stalls (loadgen/busy.py); shared with a local scheduler
         self.busy = local_scheduler.busy if local_scheduler is not None else BusyMeter()
         self.busy_by_worker: dict[str, dict[str, Any]] = {}  # the workers' own, from their reports
         self._loop_monitor = LoopMonitor(self.busy)
-        self.live: LiveRun | None = None  # live SLO windows, phase events (with a sinks: section)
+        self.live: LiveRun | None = None  # live SLO windows and run events, from start()
         # called with every merged recorder delta (the live view keeps its own chart intervals)
         self.merge_listeners: list[Callable[[dict[str, Any]], None]] = []
         runner.register_message(m.DONE, self._on_done)
@@ -120,9 +121,9 @@ class Coordinator:
             self.last_heartbeat[cid] = time.time()
             msg = m.PlanMsg(self.run_id, self.scenario_dict, slot, self.n_slots, self.t0_wall, label)
             self.runner.send_message(m.PLAN, msg.to_dict(), client_id=cid)
-        if getattr(self.scenario, "sinks", None) is not None:
-            self.live = LiveRun(scenario=self.scenario, plan=self.plan, run_id=self.run_id,
-                                t0_wall=self.t0_wall, cumulative=self.hs)
+        # live SLO windows, phase and violation events: every interval runs it (loadgen/live_run.py)
+        self.live = LiveRun(scenario=self.scenario, plan=self.plan, run_id=self.run_id,
+                            t0_wall=self.t0_wall, cumulative=self.hs)
 
     def offset_s(self, wall: float | None = None) -> float:
         return (time.time() if wall is None else wall) - self.t0_wall
@@ -148,6 +149,8 @@ class Coordinator:
             self.inflight[client_id] = int(payload.get("inflight", 0))
             if payload.get("busy"):
                 self.busy_by_worker[self.labels.get(client_id, client_id)] = payload["busy"]
+            if payload.get("stop_run"):
+                self.stopped_by_sink = True  # the verdict: invalid run, stopped by its own sink
             if payload.get("stop_run") and self.stop_requested_at is None:
                 log.error("worker %s: its telemetry spool is full and sinks.influxdb.on_spool_full is "
                           "stop_run: stopping the run", client_id)

@@ -4,7 +4,9 @@ Master -> worker (``runner.send_message(type, data, client_id=...)``):
 
 - ``il_plan``: the validated scenario (as a dict: workers need no file), the run id, the
   worker's compact ``slot`` (``None``: surplus worker, idles) of ``n_slots``, and ``t0_wall``, the
-  Unix time of plan offset 0 (each worker converts it once to its own monotonic clock);
+  Unix time of plan offset 0 (each worker converts it once to its own monotonic clock); a resumed
+  run (``--resume``) keeps the first ``t0_wall`` and sets ``start_after_s``, the plan offset where
+  sending resumes (the master counted the arrivals before it as lost in the gap);
 - ``il_adopt``: take over a dead worker's ``slot``; arrivals due between ``silent_since_s``
   and now are skipped and counted as ``lost_in_gap``, the rest are sent;
 - ``il_release``: stop running ``slot`` (it was given to someone else);
@@ -43,6 +45,7 @@ class PlanMsg:
     n_slots: int
     t0_wall: float
     worker_label: str
+    start_after_s: float | None = None  # a resumed run: send only arrivals after this plan offset
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -56,6 +59,7 @@ class PlanMsg:
             n_slots=int(d["n_slots"]),
             t0_wall=float(d["t0_wall"]),
             worker_label=str(d["worker_label"]),
+            start_after_s=None if d.get("start_after_s") is None else float(d["start_after_s"]),
         )
 
 

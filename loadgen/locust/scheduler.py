@@ -186,6 +186,8 @@ class Scheduler:
         if adopted_since_s is not None:
             start_after = max(adopted_since_s, self.now_offset_s())
             lost = self._count_lost(slot, adopted_since_s, start_after)
+        elif msg.start_after_s is not None:  # a resumed run: the master counted the gap before it
+            start_after = msg.start_after_s
         try:
             self._start_closed_loops(rt, slot, msg.n_slots, group, start_after)
             self._walk(rt, slot, msg.n_slots, group, start_after)

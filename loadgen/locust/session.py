@@ -20,18 +20,14 @@ from typing import Any, TextIO
 import gevent
 from locust.env import Environment
 
-from collectors import schema
-from collectors.counters import C_GENERATOR_FAULT
-from loadgen.busy import busiest
 from loadgen.locust.hooks import install_worker
 from loadgen.locust.master import Coordinator
 from loadgen.locust.runtime import build_runtime, scenario_to_dict
-from loadgen.locust.telemetry import Role, endpoint_alias, make_telemetry
+from loadgen.locust.telemetry import Role, make_telemetry
 from loadgen.locust.user import SchedulerUser
 from loadgen.progress import Progress
-from loadgen.report import PhaseInfo, build_summary
+from loadgen.run_summary import exact_counts, phase_infos, request_profile, summarize
 from loadgen.server_metrics import start_server_metrics
-from loadgen.slo import RunHealth, decide_exit, judge, percentile_ms
 from userinput.errors import InputError
 
 log = logging.getLogger(__name__)
@@ -54,38 +50,8 @@ class SessionOptions:
     web: bool = False
     web_host: str = "127.0.0.1"
     web_port: int = 8089
+    web_login: tuple[str, str] | None = None  # (username, password): the live view asks for them
     out_dir: Path | None = None  # the run's output folder (sink spool default: <out_dir>/spool)
-
-
-def exact_counts(plan: Any) -> dict[str, int]:
-    """Arrivals per phase of the whole global sequence (walked once; ~1 us per arrival)."""
-    out: dict[str, int] = {w.name: 0 for w in plan.phases}
-    for a in plan.arrivals(0, 1):
-        out[a.phase] += 1
-    return out
-
-
-def phase_infos(scenario: Any, plan: Any) -> list[PhaseInfo]:
-    """The plan's phase windows as report rows (operating point per phase)."""
-    expected = exact_counts(plan)
-    out: list[PhaseInfo] = []
-    for i, w in enumerate(plan.phases):
-        cfg = scenario.phases[i]
-        users = getattr(w, "closed_loop_users", None)
-        exp = expected.get(w.name)
-        out.append(
-            PhaseInfo(
-                name=w.name,
-                kind=str(getattr(w, "kind", cfg.kind)),
-                start_s=float(w.start_s),
-                end_s=float(w.end_s),
-                process=str(getattr(w, "process", "") or ""),
-                closed_loop_users=None if users is None else int(users),
-                max_inflight=scenario.phase_max_inflight(cfg),
-                expected_requests=None if users is not None or exp is None else int(exp),
-            )
-        )
-    return out
 
 
 def _install_signals(coord: Coordinator) -> None:
@@ -128,14 +94,14 @@ def run_session(
     )
     live = None
     if opts.web:
-        from loadgen.web import LiveView, start_web
+        from loadgen.web.live import LiveView
+        from loadgen.web.server import start_web
 
         live = LiveView(coord, run_id=opts.run_id, mode="distributed" if opts.master else "local",
-                        slo_source=lambda: getattr(coord, "live_run", None))
+                        slo_source=lambda: coord.live)
         live.attach()
-        # Locust's web UI re-parses sys.argv with its own parser (ui_extra_args_dict): hide ours.
-        sys.argv[1:] = []
-        _, url = start_web(env, live, host=opts.web_host, port=opts.web_port, on_stop=coord.request_stop)
+        _, url = start_web(env, live, host=opts.web_host, port=opts.web_port, on_stop=coord.request_stop,
+                           login=opts.web_login)
         sys.stdout.write(f"inferload live view: {url}inferload/  (Locust web UI: {url})\n")
         sys.stdout.flush()
     _install_signals(coord)
@@ -174,101 +140,7 @@ def run_session(
     if server_metrics is not None:
         tel["server_metrics"] = server_metrics
     server = scrape.operating_point(plan.phases, coord.t0_wall)
-    return _summarize(scenario, plan, opts, coord, started, ended, tel, server)
-
-
-def _summarize(
-    scenario: Any, plan: Any, opts: SessionOptions, coord: Coordinator,
-    started: datetime, ended: datetime, telemetry: dict[str, Any], server: dict[str, Any] | None = None,
-) -> dict[str, Any]:
-    phases = phase_infos(scenario, plan)
-    judged = [p for p in scenario.slo_phases() if p in {ph.name for ph in phases}]
-    slo_cfg = scenario.slo
-    verdict = judge(
-        slo_cfg.objectives if slo_cfg is not None else [],
-        slo_cfg.max_error_rate if slo_cfg is not None else None,
-        coord.hs, coord.counters, judged,
-        confidence=slo_cfg.confidence if slo_cfg is not None else None,
-    )
-    lag_p99, _ = percentile_ms(coord.hs, schema.M_SCHEDULE_LAG, coord.hs.phases(), 99.0)
-    lag_p50, _ = percentile_ms(coord.hs, schema.M_SCHEDULE_LAG, coord.hs.phases(), 50.0)
-    gen = scenario.generator
-    busy = {("local" if coord.local else "master"): coord.busy.to_dict(), **coord.busy_by_worker}
-    health = RunHealth(
-        schedule_lag_p99_ms=lag_p99,
-        max_schedule_lag_p99_ms=float(gen.max_schedule_lag_p99_ms),
-        max_cpu_percent_seen=max(coord.cpu_max.values()) if coord.cpu_max else None,
-        max_cpu_percent=float(gen.max_cpu_percent),
-        lost_slots=coord.lost_slots,
-        missing_done_slots=coord.missing_done_slots(),
-        # a sink (InfluxDB spool full, on_spool_full: stop_run) asked for the stop: here, or on a
-        # worker (its report's stop_run flag; the coordinator sets ``stopped_by_sink``)
-        stopped_by_sink="influxdb" if coord.stop_requested_at is not None and (
-            coord.telemetry.stop_requested or getattr(coord, "stopped_by_sink", False)) else None,
-        generator_faults=coord.counters.total(C_GENERATOR_FAULT),
-        busiest=busiest(busy),
-    )
-    decision = decide_exit(verdict, health)
-    meta = {
-        "run_id": opts.run_id,
-        "scenario": scenario.name,
-        "objective": scenario.objective.model_dump() if getattr(scenario, "objective", None) else None,
-        "target": str(scenario.target.base_url),
-        "endpoint": endpoint_alias(scenario),
-        "model": scenario.target.model,
-        "mode": "distributed" if opts.master else "local",
-        "workers": coord.n_slots,
-        "seed": scenario.seed,
-        "started_at": started.isoformat(),
-        "ended_at": ended.isoformat(),
-        "t0_unix": coord.t0_wall,
-        "plan_duration_s": float(plan.duration_s),
-        "max_inflight": scenario.max_inflight,
-        "stopped_early": coord.stop_requested_at is not None,
-        "request_profile": request_profile(scenario),
-    }
-    generator = {
-        "schedule_lag_p50_ms": lag_p50,
-        "worker_cpu_max_percent": dict(coord.cpu_max),
-        "stop_timeout_s": float(gen.stop_timeout_s),
-        "generator_faults": coord.counters.total(C_GENERATOR_FAULT),
-        "busy": busy,
-    }
-    after_stop = 0
-    if coord.stop_requested_at is not None:
-        stop_s = coord.offset_s(coord.stop_requested_at)
-        after_stop = sum(1 for a in plan.arrivals(0, 1, max(stop_s, 0.0)))
-    summary = build_summary(
-        meta=meta, phases=phases, judged_phases=judged, hs=coord.hs, counters=coord.counters,
-        verdict=verdict, health=health, decision=decision, generator=generator, telemetry=telemetry,
-        not_sent_after_stop=after_stop, server=server,
-    )
-    if coord.live is not None:  # live SLO windows (loadgen/live_run.py): violations, burst recovery
-        live = coord.live.summary()
-        summary["slo_violations"] = live["slo_violations"]
-        for name, seconds in live["burst_recovery_s"].items():
-            if name in summary["phases"]:
-                summary["phases"][name]["burst_recovery_s"] = seconds
-                summary["phases"][name]["burst_recovery_reference"] = live["burst_recovery_reference"][name]
-    return summary
-
-
-def request_profile(scenario: Any) -> dict[str, Any]:
-    """The request side of the operating point: API, lengths, output control, classes."""
-    wl = scenario.workload
-    return {
-        "api": scenario.target.api,
-        "stream": bool(scenario.target.stream),
-        "prompt_tokens": "dataset " + str(wl.dataset.path) if wl.dataset is not None else wl.prompt_tokens.describe(),
-        "output_tokens": wl.output_tokens.describe(),
-        "ignore_eos": wl.ignore_eos,
-        "min_tokens": wl.min_tokens,
-        "classes": [
-            {"name": c.name, "weight": c.weight, "priority": c.priority,
-             "prompt_tokens": wl.prompt_dist(c).describe(), "output_tokens": wl.output_dist(c).describe()}
-            for c in wl.classes
-        ],
-    }
+    return summarize(scenario, plan, opts.run_id, opts.master, coord, started, ended, tel, server)
 
 
 def serve_worker(master_host: str, master_port: int) -> int:

@@ -178,8 +178,12 @@ class OpenAIClient:
             if t is not timer:
                 raise
             self._set_error(record, ErrorClass.TIMEOUT, f"total timeout {self.total_s:g} s")
-        except Exception as e:  # a bug or an unforeseen transport error: classified, not raised
-            self._set_error(record, ErrorClass.RESET, f"{type(e).__name__}: {e}")
+        except Exception as e:  # classified, never raised
+            # a transport error the paths above did not name is the connection's; anything else is a
+            # bug of ours: its own class, so it is not counted against the target (run invalid)
+            transport = isinstance(e, OSError) or type(e).__module__.split(".")[0] in ("geventhttpclient", "ssl")
+            self._set_error(record, ErrorClass.RESET if transport else ErrorClass.GENERATOR,
+                            f"{type(e).__name__}: {e}")
         finally:
             timer.close()
         if record.end_ns is None:

@@ -96,7 +96,7 @@ def model_vs_system(d: RunData) -> dict[str, Any]:
     ``source = "server /metrics interval means"``.  Empty when neither exists.
     """
     req = d.requests
-    has_server = req.rows and req.column(schema.F_SERVER_QUEUE.name).size > 0
+    has_server = len(req) > 0 and req.column(schema.F_SERVER_QUEUE.name).size > 0
     if has_server:
         out: dict[str, Any] = {"source": "per-request server timings", "phases": {}}
         for ph in req.phases():

@@ -27,6 +27,8 @@ from typing import Any
 
 import numpy as np
 
+from collectors.histograms import value_at_percentile
+
 DEFAULT_CONFIDENCE = 0.95
 
 
@@ -78,11 +80,8 @@ def order_stat_ranks(n: int, percentile: float, confidence: float = DEFAULT_CONF
     logpmf = log0 + np.concatenate(([0.0], np.cumsum(steps)))
     cdf = np.cumsum(np.exp(logpmf))  # P(K <= k) for k in [lo, hi]; mass below lo is < 1e-30
     below = np.nonzero(cdf <= half)[0]
-    lower: int | None
-    if below.size:
-        lower = int(lo + below[-1]) + 1
-    else:
-        lower = lo if lo > 0 else None  # lo > 0: P(K <= lo - 1) is negligible, so rank lo is safe
+    # no k in the window: below lo, P(K <= lo - 1) is negligible, so rank lo is safe (None when lo = 0)
+    lower = int(lo + below[-1]) + 1 if below.size else (lo if lo > 0 else None)
     above = np.nonzero(cdf >= 1.0 - half)[0]
     upper_k = int(lo + above[0]) if above.size else hi
     upper = upper_k + 1 if upper_k + 1 <= n else None
@@ -97,9 +96,9 @@ def quantile_ci(hist: Any, percentile: float, confidence: float = DEFAULT_CONFID
     lower, upper = order_stat_ranks(n, percentile, confidence)
 
     def at_rank(rank: int) -> float:
-        return float(hist.get_value_at_percentile(100.0 * rank / n)) / 1000.0
+        return value_at_percentile(hist, 100.0 * rank / n) / 1000.0
 
-    value = float(hist.get_value_at_percentile(percentile)) / 1000.0
+    value = value_at_percentile(hist, percentile) / 1000.0
     return QuantileCI(
         percentile, n, confidence, value,
         None if lower is None else at_rank(lower),

@@ -45,7 +45,8 @@ class Rendered:
     points: int
 
 
-def _mpl() -> Any:
+def pyplot() -> Any:
+    """matplotlib.pyplot on the Agg backend with the report's settings (imported on first use)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -74,7 +75,7 @@ def _slo_lines(ax: Any, summary: dict[str, Any], metric: str) -> None:
 
 
 def latency_over_time(d: RunData) -> Figure | None:
-    plt = _mpl()
+    plt = pyplot()
     metrics = [m for m in (schema.M_TTFT, schema.M_TPOT, schema.M_E2E) if any(k[0] == m for k in d.latency)]
     if not metrics:
         return None
@@ -100,7 +101,7 @@ def latency_over_time(d: RunData) -> Figure | None:
 
 
 def steady_vs_peak(d: RunData) -> Figure | None:
-    plt = _mpl()
+    plt = pyplot()
     blocks = d.summary.get("phases") or {}
     names = [n for n, b in blocks.items() if b.get("kind") not in ("warmup", "cooldown")]
     metrics = [(m, k) for m in (schema.M_TTFT, schema.M_TPOT, schema.M_E2E) for k in ("p50_ms", "p99_ms")
@@ -134,7 +135,7 @@ def steady_vs_peak(d: RunData) -> Figure | None:
 
 
 def model_vs_system_fig(d: RunData) -> Figure | None:
-    plt = _mpl()
+    plt = pyplot()
     mv = model_vs_system(d)
     if not mv:
         return None
@@ -143,7 +144,7 @@ def model_vs_system_fig(d: RunData) -> Figure | None:
     drawn = 0
     if "phases" in mv:
         rows = list(mv["phases"].items())
-        for i, (ph, parts) in enumerate(rows):
+        for i, (_ph, parts) in enumerate(rows):
             left = 0.0
             for label, c in colours.items():
                 v = (parts.get(label) or {}).get("p50_ms")
@@ -178,7 +179,7 @@ def model_vs_system_fig(d: RunData) -> Figure | None:
 
 
 def throughput_vs_latency(d: RunData) -> Figure | None:
-    plt = _mpl()
+    plt = pyplot()
     t, cols = d.throughput.arrays(d.t0_ns)
     if not len(t):
         return None
@@ -213,7 +214,7 @@ def throughput_vs_latency(d: RunData) -> Figure | None:
 
 
 def errors_over_time(d: RunData) -> Figure | None:
-    plt = _mpl()
+    plt = pyplot()
     t, cols = d.throughput.arrays(d.t0_ns)
     if not len(t):
         return None
@@ -244,7 +245,7 @@ def errors_over_time(d: RunData) -> Figure | None:
 
 
 def generator_health(d: RunData) -> Figure | None:
-    plt = _mpl()
+    plt = pyplot()
     t, cols = d.health.arrays(d.t0_ns)
     if not len(t):
         return None
@@ -272,7 +273,7 @@ def generator_health(d: RunData) -> Figure | None:
 
 
 def gpu_panels(d: RunData) -> Figure | None:
-    plt = _mpl()
+    plt = pyplot()
     if not d.gpus:
         return None
     panels = ((schema.GF_GPU_UTIL.name, "GPU utilisation (%)"), (schema.GF_POWER.name, "power (W)"),
@@ -296,7 +297,7 @@ def gpu_panels(d: RunData) -> Figure | None:
 
 
 def server_state(d: RunData) -> Figure | None:
-    plt = _mpl()
+    plt = pyplot()
     if not len(d.server):
         return None
     t, cols = d.server.arrays()
@@ -322,7 +323,7 @@ FIGURES: tuple[Callable[[RunData], Figure | None], ...] = (
 
 def render(fig: Figure, png_dir: Path | None) -> Rendered:
     """SVG text (for inlining) and, with ``png_dir``, ``<png_dir>/<key>.png``."""
-    plt = _mpl()
+    plt = pyplot()
     buf = io.StringIO()
     fig.fig.savefig(buf, format="svg", metadata={"Date": None, "Creator": "inferload"})
     svg = buf.getvalue()
@@ -346,4 +347,4 @@ def render_all(d: RunData, png_dir: Path | None) -> list[Rendered]:
     return out
 
 
-__all__ = ["FIGURES", "PHASE_COLOURS", "RUN_COLOURS", "Figure", "Rendered", "render", "render_all"]
+__all__ = ["FIGURES", "PHASE_COLOURS", "RUN_COLOURS", "Figure", "Rendered", "pyplot", "render", "render_all"]

@@ -21,6 +21,10 @@ LATENCY_METRICS = (schema.M_TTFT, schema.M_ITL, schema.M_TPOT, schema.M_E2E, sch
 
 
 def server_kind(d: RunData) -> str:
+    """Server kind and version: the run's probe (operating_point.server), else its /metrics scrape."""
+    probed = (d.summary.get("operating_point") or {}).get("server") or {}
+    if isinstance(probed, dict) and probed.get("kind") not in (None, "unknown"):
+        return f"{probed['kind']} {probed.get('version') or ''}".strip()
     sm = (d.summary.get("telemetry") or {}).get("server_metrics") or {}
     return str(d.server_info.get("server") or sm.get("server") or "unknown (no /metrics scrape)")
 
@@ -114,8 +118,13 @@ def steady_section(d: RunData) -> str:
             ["phase", "metric", "value", "steady value", "ratio"],
             [[r["phase"], r["metric"], r.get("value_ms", r.get("value")), r.get("steady_ms", r.get("steady")),
               None if r["ratio"] is None else f"{r['ratio']:.2f}x"] for r in ratios], left=2))
+    blocks = d.summary.get("phases") or {}
+    recovery = {n: b["burst_recovery_s"] for n, b in blocks.items() if "burst_recovery_s" in b}
     rec = [e for e in d.events if e.get(schema.T_EVENT.name) == schema.EVENT_RECOVERY]
-    if rec:
+    if recovery:
+        out.append("<p>Burst recovery time (docs/metrics.md, \"Burst recovery time\"): " + escape(", ".join(
+            f"{n} {'never recovered' if v is None else f'{v:.0f} s'}" for n, v in recovery.items())) + "</p>")
+    elif rec:
         out.append("<p>Burst recovery (definition: docs/metrics.md): " + escape(", ".join(
             f"{e.get(schema.T_PHASE.name, '')} {e.get(schema.T_OBJECTIVE.name, '')} {html.fmt(e.get('value'))} s"
             for e in rec)) + "</p>")

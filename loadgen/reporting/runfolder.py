@@ -37,6 +37,7 @@ DEFAULT_MAX_REQUESTS = 500_000
 REQUEST_FIELDS: tuple[str, ...] = (
     schema.F_SCHEDULED.name, schema.F_TTFT.name, schema.F_TTFT_SCHED.name, schema.F_TPOT.name,
     schema.F_E2E.name, schema.F_E2E_SCHED.name, schema.F_ITL_MEAN.name, schema.F_OUTPUT_TOKENS.name,
+    schema.F_PROMPT_TOKENS.name,
     schema.F_OK.name, schema.F_SERVER_QUEUE.name, schema.F_SERVER_PREFILL.name, schema.F_SERVER_DECODE.name,
     schema.F_SERVER_INFERENCE.name, schema.F_SERVER_TTFT.name, schema.F_SERVER_E2E.name,
     schema.F_CLIENT_OVERHEAD.name,
@@ -57,6 +58,8 @@ GPU_COLS: tuple[str, ...] = (
     schema.GF_SM_CLOCK.name,
 )
 _NAN = math.nan
+_WIDTH = len(REQUEST_FIELDS)
+_PHASE, _CLASS, _ERROR = schema.T_PHASE.name, schema.T_CLASS.name, schema.T_ERROR.name
 
 
 class Series:
@@ -120,54 +123,97 @@ class Keyed:
         return t, {name: data[:, i] for i, name in enumerate(self._how)}
 
 
-@dataclass
 class Requests:
-    """A uniform reservoir of per-request records: numeric columns plus phase/class/error labels."""
+    """A uniform reservoir of per-request records, stored compactly.
 
-    capacity: int
-    seed: int = 0
-    seen: int = 0
-    rows: list[tuple[str, str, str, tuple[float, ...]]] = field(default_factory=list)
-    _rng: random.Random = field(default_factory=random.Random)
+    Numeric fields (``REQUEST_FIELDS``) live in one ``array('d')`` with a stride of one record;
+    phase, class and error are small integer codes.  About 150 bytes per kept record.
+    """
 
-    def __post_init__(self) -> None:
-        self._rng = random.Random(self.seed)
+    def __init__(self, capacity: int, seed: int = 0) -> None:
+        self.capacity = capacity
+        self.seen = 0
+        self._rng = random.Random(seed)
+        self._data = array("d")
+        self._labels = array("i")  # 3 codes per record: phase, class, error
+        self._codes: dict[str, int] = {}
+        self._names: list[str] = []
+
+    def _code(self, label: str) -> int:
+        c = self._codes.get(label)
+        if c is None:
+            c = self._codes[label] = len(self._names)
+            self._names.append(label)
+        return c
+
+    def __len__(self) -> int:
+        return len(self._labels) // 3
 
     def add(self, p: ParsedPoint) -> None:
         self.seen += 1
-        f = p.fields
-        row = (
-            p.tags.get(schema.T_PHASE.name, ""), p.tags.get(schema.T_CLASS.name, ""),
-            p.tags.get(schema.T_ERROR.name, schema.ERROR_OK),
-            tuple(v if isinstance(v := f.get(name), float) else _NAN for name in REQUEST_FIELDS),
-        )
-        if len(self.rows) < self.capacity:
-            self.rows.append(row)
+        get = p.fields.get
+        tags = p.tags
+        vals = [get(name, _NAN) for name in REQUEST_FIELDS]
+        labels = (self._code(tags.get(_PHASE, "")), self._code(tags.get(_CLASS, "")),
+                  self._code(tags.get(_ERROR, schema.ERROR_OK)))
+        n = len(self)
+        if n < self.capacity:
+            j = n
         else:
             j = self._rng.randrange(self.seen)
-            if j < self.capacity:
-                self.rows[j] = row
+            if j >= self.capacity:
+                return
+        row: array[float]
+        try:
+            row = array("d", vals)  # type: ignore[arg-type]  # floats, or TypeError below
+        except TypeError:  # a string field (not written by inferload)
+            row = array("d", [v if isinstance(v, float) else _NAN for v in vals])
+        if j == n:
+            self._data.extend(row)
+            self._labels.extend(labels)
+        else:
+            w = _WIDTH
+            self._data[j * w : (j + 1) * w] = row
+            self._labels[j * 3 : j * 3 + 3] = array("i", labels)
 
     @property
     def sampled_out(self) -> int:
-        return self.seen - len(self.rows)
+        return self.seen - len(self)
+
+    def _label_codes(self, which: int) -> np.ndarray:
+        if not len(self._labels):
+            return np.zeros(0, dtype=np.int32)
+        return np.frombuffer(self._labels, dtype=np.int32).reshape(-1, 3)[:, which]
 
     def phases(self) -> list[str]:
-        return sorted({r[0] for r in self.rows})
+        return sorted({self._names[c] for c in set(self._label_codes(0).tolist())})
+
+    def _phase_mask(self, phase: str | None) -> np.ndarray:
+        codes = self._label_codes(0)
+        if phase is None:
+            return np.ones(codes.size, dtype=bool)
+        c = self._codes.get(phase)
+        return codes == c if c is not None else np.zeros(codes.size, dtype=bool)
 
     def column(self, name: str, phase: str | None = None, ok_only: bool = True) -> np.ndarray:
         """Finite values of one field (optionally one phase; successful requests only by default)."""
-        i = REQUEST_FIELDS.index(name)
-        ok_i = REQUEST_FIELDS.index(schema.F_OK.name)
-        vals = [r[3][i] for r in self.rows
-                if (phase is None or r[0] == phase) and (not ok_only or r[3][ok_i] == 1.0)]
-        a = np.array(vals, dtype=np.float64)
-        return a[np.isfinite(a)]
+        if not len(self):
+            return np.zeros(0)
+        data = np.frombuffer(self._data, dtype=np.float64).reshape(-1, _WIDTH)
+        mask = self._phase_mask(phase)
+        if ok_only:
+            mask &= data[:, REQUEST_FIELDS.index(schema.F_OK.name)] == 1.0
+        a = data[mask, REQUEST_FIELDS.index(name)]
+        return a[np.isfinite(a)].copy()
 
     def outcomes(self, phase: str | None = None) -> tuple[int, int]:
         """(requests, errors) among the kept records (cancelled requests excluded)."""
-        rows = [r for r in self.rows if (phase is None or r[0] == phase) and r[2] != "cancelled"]
-        return len(rows), sum(1 for r in rows if r[2] != schema.ERROR_OK)
+        err = self._label_codes(2)
+        mask = self._phase_mask(phase)
+        cancelled = self._codes.get("cancelled", -1)
+        ok = self._codes.get(schema.ERROR_OK, -1)
+        mask &= err != cancelled
+        return int(mask.sum()), int((mask & (err != ok)).sum())
 
 
 @dataclass
@@ -294,10 +340,10 @@ def _classify(d: RunData, p: ParsedPoint) -> None:
             s = d.server_latency[comp] = Series((schema.SF_COUNT.name, schema.SF_MEAN.name, schema.SF_SUM.name))
         s.append(d.rel(t_ns), fields)
     elif m == schema.GPU.name:
-        key = f"{tags.get(schema.T_HOST.name, '')}/{tags.get(schema.T_GPU.name, '')}"
-        s = d.gpus.get(key)
+        gpu = f"{tags.get(schema.T_HOST.name, '')}/{tags.get(schema.T_GPU.name, '')}"
+        s = d.gpus.get(gpu)
         if s is None:
-            s = d.gpus[key] = Series(GPU_COLS)
+            s = d.gpus[gpu] = Series(GPU_COLS)
         s.append(d.rel(t_ns), fields)
     elif m == schema.RUN_EVENT.name:
         d.events.append({"t_s": d.rel(t_ns), **tags, **{k: v for k, v in fields.items()}})

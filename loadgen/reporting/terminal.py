@@ -7,9 +7,20 @@ A latency cell shows the point estimate on its first line and the distribution-f
 
 from __future__ import annotations
 
+import os
+import sys
 from typing import Any
 
+from rich.console import Console
+
 from loadgen.reporting.ci import DEFAULT_CONFIDENCE, ci_key
+
+
+def wide_console() -> Console:
+    """A console as wide as the terminal, or 160 columns when writing to a file or pipe (CI logs)."""
+    if sys.stdout.isatty() or os.environ.get("COLUMNS"):
+        return Console()
+    return Console(width=160)
 
 
 def _num(v: Any) -> str:
@@ -54,4 +65,4 @@ def objective_value(o: dict[str, Any]) -> str:
     return text
 
 
-__all__ = ["latency_cell", "latency_legend", "objective_value"]
+__all__ = ["latency_cell", "latency_legend", "objective_value", "wide_console"]

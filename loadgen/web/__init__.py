@@ -5,9 +5,7 @@
 - :mod:`loadgen.web.live`: :class:`LiveView`, attached to the coordinator, cached payload;
 - :mod:`loadgen.web.server`: Locust's WebUI with inferload's routes, tab and guards;
 - ``static/``: the page (HTML, JS, CSS, shipped as package data; charts are inline SVG).
+
+Import the submodules directly: :mod:`loadgen.web.server` imports Locust, which monkey-patches the
+interpreter, so nothing here imports it as a side effect.
 """
-
-from loadgen.web.live import LiveView, ScrapeTap
-from loadgen.web.server import InferloadWebUI, start_web
-
-__all__ = ["InferloadWebUI", "LiveView", "ScrapeTap", "start_web"]

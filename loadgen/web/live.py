@@ -5,6 +5,10 @@ every merged recorder delta (``coord.merge_listeners``) for its chart intervals,
 coordinator tick (:meth:`LiveView.on_tick`), and (through :class:`ScrapeTap`) the points of the
 server-metrics scrape when there is one.  :meth:`LiveView.payload` builds the JSON the page polls,
 at most once per ``cache_s`` whatever the number of viewers; concurrent requests share one build.
+
+A build copies the merged histograms and counters on the gevent loop (yielding every 2
+histograms, ~0.3 ms each), then reads percentiles from the copy in a real thread (gevent's thread
+pool), so the loop that sends requests keeps running meanwhile (docs/performance.md, "Live view").
 """
 
 from __future__ import annotations
@@ -12,22 +16,27 @@ from __future__ import annotations
 import json
 import logging
 import math
+import sys
 import threading
 import time
+import types
 from collections import deque
 from collections.abc import Callable, Iterable
 from typing import Any
 
 from collectors import schema
 from collectors.health import HealthLimits
+from collectors.histograms import HistogramSet
 from collectors.point import Point
-from loadgen.web.payload import BlockCache, Pause, RunState, build_payload
+from loadgen.web.payload import BlockCache, Pause, RunState, build_payload, rolling_tiles
 from loadgen.web.series import LiveSeries
 
 log = logging.getLogger(__name__)
 
 LOCAL_CHART_INTERVAL_S = 2.0  # local runs merge every coordinator tick (1 s)
 DISTRIBUTED_CHART_INTERVAL_S = 6.0  # workers report every 3 s: two reports per chart point
+SWITCH_INTERVAL_S = 0.0005  # GIL hand-over interval while a build runs in its thread
+CACHE_S = 2.0  # the page polls every 2 s: at most one build per poll period, whatever the viewers
 
 
 def _ms(v: float | None) -> float | None:
@@ -107,9 +116,10 @@ class LiveView:
         mode: str,
         slo_source: Any | None = None,
         chart_interval_s: float | None = None,
-        cache_s: float = 1.0,
+        cache_s: float = CACHE_S,
         clock: Callable[[], float] = time.time,
-        pause: Pause | None = None,  # default: gevent.sleep(0) between histogram reads
+        pause: Pause | None = None,  # default: gevent.sleep(0) between histogram copies
+        offload: Callable[[Callable[[], Any]], Any] | None = None,
     ) -> None:
         self.state = state
         self.run_id = run_id
@@ -118,6 +128,7 @@ class LiveView:
         self.cache_s = cache_s
         self.clock = clock
         self.pause = pause
+        self.offload = offload or _in_thread  # where the histogram reads run (default: a real thread)
         gen = state.scenario.generator
         interval = chart_interval_s or (LOCAL_CHART_INTERVAL_S if mode == "local" else DISTRIBUTED_CHART_INTERVAL_S)
         self.series = LiveSeries(
@@ -176,13 +187,40 @@ class LiveView:
                                        cpu_percent=max(st.cpu_now.values(), default=0.0))
         self._cached_at = float("-inf")
 
-    def build(self) -> dict[str, Any]:
-        return build_payload(
-            self.state, series=self.series, run_id=self.run_id, mode=self.mode, snapshot=self.snapshot,
-            server=None if self.scrape is None else self.scrape.latest,
-            slo_source=self.slo_source() if callable(self.slo_source) else self.slo_source,
-            now_wall=self.clock(), pause=self.pause or _yield, blocks=self.blocks,
+    def freeze(self) -> tuple[Any, Any, list[dict[str, Any]] | None]:
+        """A private copy of what the payload reads (on the loop, yielding between histograms)."""
+        st = self.state
+        pause = self.pause or _yield
+        frozen = types.SimpleNamespace(
+            scenario=st.scenario, plan=st.plan, hs=HistogramCopy.of(st.hs, pause), counters=st.counters.copy(),
+            t0_wall=st.t0_wall, n_slots=st.n_slots, stop_requested_at=st.stop_requested_at,
+            lost_slots=[dict(x) for x in st.lost_slots], cpu_now=dict(st.cpu_now), cpu_max=dict(st.cpu_max),
+            inflight=dict(st.inflight),
         )
+        series = types.SimpleNamespace(points=list(self.series.points), interval_s=self.series.interval_s,
+                                       invalid_intervals=self.series.invalid_intervals,
+                                       intervals=self.series.intervals)
+        source = self.slo_source() if callable(self.slo_source) else self.slo_source
+        live_slo = getattr(source, "slo", source)
+        rolling = None
+        if live_slo is not None and getattr(live_slo, "objectives", None):
+            off = self.clock() - st.t0_wall
+            phase = st.plan.phase_at(off).name if st.t0_wall > 0 and 0 <= off < float(st.plan.duration_s) else None
+            rolling = rolling_tiles(live_slo, None if phase is None else str(phase))
+        return frozen, series, rolling
+
+    def build(self) -> tuple[dict[str, Any], bytes]:
+        """Freeze the state on the loop, then read the histograms in a worker thread (``offload``)."""
+        frozen, series, rolling = self.freeze()
+        snapshot, server, now = self.snapshot, None if self.scrape is None else self.scrape.latest, self.clock()
+
+        def work() -> tuple[dict[str, Any], bytes]:
+            data = build_payload(frozen, series=series, run_id=self.run_id, mode=self.mode, snapshot=snapshot,
+                                 server=server, now_wall=now, blocks=self.blocks, rolling=rolling)
+            return data, json.dumps(_finite(data), allow_nan=False, default=_json_default).encode()
+
+        out: tuple[dict[str, Any], bytes] = self.offload(work)
+        return out
 
     def payload(self) -> tuple[dict[str, Any], bytes]:
         """The current payload and its JSON, rebuilt at most once per ``cache_s``."""
@@ -196,15 +234,49 @@ class LiveView:
 
         self._building = ev = Event()
         try:
-            data = self.build()
+            data, body = self.build()
             self._cached = data
-            self._cached_json = json.dumps(_finite(data), allow_nan=False, default=_json_default).encode()
+            self._cached_json = body
             self._cached_at = self.clock()
             self.builds += 1
         finally:
             self._building = None
             ev.set()
         return data, self._cached_json
+
+
+class HistogramCopy(HistogramSet):
+    """A private copy of a :class:`HistogramSet` (the live view reads it in another thread)."""
+
+    __slots__ = ()
+
+    @classmethod
+    def of(cls, hs: HistogramSet, pause: Pause, every: int = 2) -> HistogramCopy:
+        out = cls()
+        for i, key in enumerate(list(hs.keys())):
+            h = hs.get(*key)
+            if h is not None:
+                out._merge_one(key, h)
+            if i % every == every - 1:
+                pause()
+        out.clamped = hs.clamped
+        return out
+
+
+def _in_thread(work: Callable[[], Any]) -> Any:
+    """Run ``work`` in gevent's pool of real threads: the loop keeps sending meanwhile.
+
+    While it runs, the interpreter hands the GIL over every 0.5 ms instead of 5 ms, so the loop
+    waits at most about that long whenever it wakes up (the reads are pure Python and hold the GIL).
+    """
+    import gevent
+
+    before = sys.getswitchinterval()
+    sys.setswitchinterval(min(before, SWITCH_INTERVAL_S))
+    try:
+        return gevent.get_hub().threadpool.apply(work)
+    finally:
+        sys.setswitchinterval(before)
 
 
 def _yield() -> None:
@@ -231,4 +303,4 @@ def _json_default(o: Any) -> Any:
     return str(o)
 
 
-__all__ = ["DISTRIBUTED_CHART_INTERVAL_S", "LOCAL_CHART_INTERVAL_S", "LiveView", "ScrapeTap"]
+__all__ = ["CACHE_S", "DISTRIBUTED_CHART_INTERVAL_S", "LOCAL_CHART_INTERVAL_S", "HistogramCopy", "LiveView", "ScrapeTap"]

@@ -30,6 +30,7 @@ from collectors.counters import (
 )
 from collectors.histograms import HistogramSet
 from loadgen.report import TABLE_METRICS, latency_block
+from loadgen.reporting.ci import DEFAULT_CONFIDENCE
 from loadgen.slo import judge, percentile_ms
 
 SCHEMA = "inferload.live/1"
@@ -57,13 +58,14 @@ class RunState(Protocol):
 
 
 # ---- per phase -------------------------------------------------------------------------------------
-def phase_block(hs: HistogramSet, counters: Counters, phases: Sequence[str], pause: Pause = _no_pause) -> dict[str, Any]:
+def phase_block(hs: HistogramSet, counters: Counters, phases: Sequence[str], pause: Pause = _no_pause,
+                confidence: float = DEFAULT_CONFIDENCE) -> dict[str, Any]:
     """Requests, errors and TTFT/ITL/TPOT/E2E blocks of ``phases``, with the summary's keys."""
     requests = counters.total(C_REQUESTS, phases)
     errors = counters.errors(phases)
     latency: dict[str, Any] = {}
     for m in TABLE_METRICS:
-        latency[m] = latency_block(hs, m, phases)
+        latency[m] = latency_block(hs, m, phases, confidence=confidence)
         pause()
     return {
         "requests": requests,
@@ -93,13 +95,14 @@ class BlockCache:
                                                       C_OUTPUT_TOKENS, C_GOOD)]
         return (*counts, *totals, sum(counters.errors(phases).values()))
 
-    def block(self, hs: HistogramSet, counters: Counters, phases: Sequence[str], pause: Pause = _no_pause) -> dict[str, Any]:
+    def block(self, hs: HistogramSet, counters: Counters, phases: Sequence[str], pause: Pause = _no_pause,
+              confidence: float = DEFAULT_CONFIDENCE) -> dict[str, Any]:
         key = tuple(phases)
         sig = self.signature(hs, counters, phases)
         hit = self._blocks.get(key)
         if hit is not None and hit[0] == sig:
             return hit[1]
-        out = phase_block(hs, counters, phases, pause)
+        out = phase_block(hs, counters, phases, pause, confidence)
         self._blocks[key] = (sig, out)
         return out
 
@@ -189,13 +192,14 @@ def run_so_far_tiles(scenario: Any, hs: HistogramSet, counters: Counters, judged
     slo = scenario.slo
     if slo is None:
         return []
-    verdict = judge(slo.objectives, slo.max_error_rate, hs, counters, list(judged))
+    verdict = judge(slo.objectives, slo.max_error_rate, hs, counters, list(judged),
+                    confidence=getattr(slo, "confidence", None))
     tiles = []
     for o in verdict.objectives:
         oid = f"{o.metric}_p{o.percentile:g}".replace(".", "_")
         state = "no_data" if o.value_ms is None else ("ok" if o.passed else "violating")
         tiles.append(_tile(oid, f"{o.metric} p{o.percentile:g}", "ms", o.value_ms, o.max_ms, state,
-                           samples=o.samples))
+                           samples=o.samples, judged_on=getattr(o, "judged_on", "point")))
     if verdict.max_error_rate is not None:
         requests = counters.total(C_REQUESTS, judged)
         state = "no_data" if not requests else ("ok" if verdict.error_rate_passed else "violating")
@@ -214,6 +218,7 @@ def rolling_tiles(live_slo: Any, phase: str | None) -> list[dict[str, Any]]:
         return []
     label = window_label(windows[0])
     last: Mapping[tuple[str, str, str], Any] = getattr(live_slo, "last", {})
+    min_requests = int(getattr(live_slo, "min_requests", 0))
     tiles = []
     for obj in getattr(live_slo, "objectives", []):
         ws = None
@@ -227,7 +232,8 @@ def rolling_tiles(live_slo: Any, phase: str | None) -> list[dict[str, Any]]:
         latency = obj.metric is not None
         scale = 1e3 if latency else 1.0
         open_v = [v for v in getattr(live_slo, "violations", []) if v.objective == obj.id and v.end_s is None]
-        state = "no_data" if ws is None or ws.value is None else ("violating" if ws.violating else "ok")
+        few = ws is not None and ws.requests < min_requests  # the window is not judged yet
+        state = "no_data" if ws is None or ws.value is None or few else ("violating" if ws.violating else "ok")
         label_txt = f"{obj.metric} p{obj.percentile:g}" if latency else "error rate"
         tiles.append(_tile(
             obj.id, label_txt, "ms" if latency else "ratio",
@@ -236,6 +242,7 @@ def rolling_tiles(live_slo: Any, phase: str | None) -> list[dict[str, Any]]:
             burn_rate=None if ws is None else ws.burn_rate,
             bad_fraction=None if ws is None else ws.bad_fraction,
             open_violation=bool(open_v),
+            note=f"fewer than {min_requests} requests in the window" if few else None,
         ))
     return tiles
 
@@ -258,14 +265,21 @@ def health_block(state: RunState, series: Any) -> dict[str, Any]:
     }
 
 
-def server_block(server: Mapping[str, Any] | None, last_point: Mapping[str, Any] | None) -> dict[str, Any] | None:
-    """The latest scrape's model-side latency beside the client-side (system) latency."""
+def server_block(server: Mapping[str, Any] | None, points: Sequence[Mapping[str, Any]]) -> dict[str, Any] | None:
+    """The recent scrapes' model-side latency beside the client-side (system) latency of about the
+    same window: the chart points of the scrape window, means weighted by successful requests."""
     if not server:
         return None
     out = dict(server)
-    out["client"] = None if last_point is None else {
-        k: last_point.get(k) for k in ("ttft_mean_ms", "e2e_mean_ms", "ttft_p50_ms", "e2e_p50_ms", "ttft_p99_ms")
-    }
+    window = float(server.get("window_s") or 10.0)
+    recent = [p for p in points if points and p["t"] >= points[-1]["t"] - window]
+    client: dict[str, Any] = {"window_s": round(sum(p["dt"] for p in recent), 3), "requests": 0}
+    for key in ("ttft_mean_ms", "e2e_mean_ms"):
+        pairs = [(p[key], p["ok_rps"] * p["dt"]) for p in recent if p.get(key) is not None]
+        n = sum(w for _, w in pairs)
+        client[key] = sum(v * w for v, w in pairs) / n if n else None
+        client["requests"] = max(client["requests"], round(n))
+    out["client"] = client if recent else None
     return out
 
 
@@ -282,10 +296,17 @@ def build_payload(
     now_wall: float | None = None,
     pause: Pause = _no_pause,
     blocks: BlockCache | None = None,
+    rolling: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
-    """The whole payload; ``blocks`` (kept between calls) skips re-reading unchanged phases."""
+    """The whole payload; ``blocks`` (kept between calls) skips re-reading unchanged phases.
+
+    ``rolling``: SLO tiles already read from ``slo_source`` (:func:`rolling_tiles`), e.g. on the
+    loop that updates it while this runs in another thread.
+    """
     now = time.time() if now_wall is None else now_wall
     cache = blocks or BlockCache()
+    slo_cfg = getattr(state.scenario, "slo", None)
+    conf = getattr(slo_cfg, "confidence", None) or DEFAULT_CONFIDENCE  # as the summary's blocks
     points = list(series.points)
     last = points[-1] if points else None
     current = now_block(state, now, snapshot, last)
@@ -295,13 +316,15 @@ def build_payload(
     names += [p for p in sorted(seen) if p not in names]
     phases: dict[str, Any] = {}
     for name in names:
-        phases[name] = cache.block(state.hs, state.counters, [name], pause)
+        phases[name] = cache.block(state.hs, state.counters, [name], pause, conf)
     judged = [p for p in state.scenario.slo_phases() if p in phases]
-    overall = dict(cache.block(state.hs, state.counters, judged, pause))
+    overall = dict(cache.block(state.hs, state.counters, judged, pause, conf))
     overall["phases"] = judged
     live_slo = getattr(slo_source, "slo", slo_source)
-    if live_slo is not None and getattr(live_slo, "objectives", None):
-        tiles = rolling_tiles(live_slo, current["phase"])
+    if rolling is None and live_slo is not None and getattr(live_slo, "objectives", None):
+        rolling = rolling_tiles(live_slo, current["phase"])
+    if rolling is not None:
+        tiles = rolling
         slo_mode = "rolling"
     else:
         tiles = run_so_far_tiles(state.scenario, state.hs, state.counters, judged)
@@ -319,17 +342,36 @@ def build_payload(
         "overall": overall,
         "slo": {"mode": slo_mode, "judged_phases": judged, "tiles": tiles},
         "series": {"interval_s": series.interval_s, "points": points},
-        "server": server_block(server, last),
+        "server": server_block(server, points),
         "health": health_block(state, series),
     }
 
 
+LLM_PCTS = (("p50", "p50_ms"), ("p90", "p90_ms"), ("p95", "p95_ms"), ("p99", "p99_ms"), ("p999", "p99_9_ms"))
+
+
+def llm_rows(payload: dict[str, Any]) -> list[dict[str, str]]:
+    """Rows of Locust's "LLM latency" tab: one per phase x metric, milliseconds, from the payload."""
+    rows = []
+    blocks = list(payload.get("phases", {}).items()) + [("overall (judged)", payload.get("overall", {}))]
+    for phase, block in blocks:
+        for metric, lb in (block.get("latency") or {}).items():
+            row = {"phase": phase, "metric": metric, "count": str(int(lb.get("count", 0)))}
+            for col, key in (*LLM_PCTS, ("mean", "mean_ms")):
+                v = lb.get(key)
+                row[col] = "-" if v is None else f"{v:.1f}"
+            rows.append(row)
+    return rows
+
+
 __all__ = [
+    "LLM_PCTS",
     "SCHEMA",
     "BlockCache",
     "RunState",
     "build_payload",
     "health_block",
+    "llm_rows",
     "now_block",
     "operating_point",
     "phase_block",

@@ -13,58 +13,87 @@ same ``--web-login`` protection:
   disabled: in inferload the scenario decides the load (open-loop arrivals, or a closed-loop
   phase's declared users), never Locust's user count.  ``POST /swarm`` and ``POST /user`` are
   refused; ``POST /stop`` becomes inferload's graceful stop (drain in-flight streams, report).
+
+``inferload run --web-login`` protects all of it with a username and password (Locust's login
+page; the password is read from an environment variable, never from the command line).
 """
 
 from __future__ import annotations
 
+import hmac
 import json
+import secrets
 import socket
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import gevent
-from flask import Blueprint, Response, jsonify, request, send_from_directory
+from flask import Blueprint, Response, jsonify, redirect, request, send_from_directory, session, url_for
+from flask_login import UserMixin, login_user
 from locust.env import Environment
 from locust.web import WebUI
 
 from loadgen.web.live import LiveView
+from loadgen.web.payload import LLM_PCTS, llm_rows
 from userinput.errors import InputError
 
 STATIC_DIR = Path(__file__).resolve().with_name("static")
 PAGE_PATH = "/inferload/"
 LLM_TAB = "llm"
 BIND_TIMEOUT_S = 10.0
-_PCTS = (("p50", "p50_ms"), ("p90", "p90_ms"), ("p95", "p95_ms"), ("p99", "p99_ms"), ("p999", "p99_9_ms"))
 
 
-def llm_rows(payload: dict[str, Any]) -> list[dict[str, str]]:
-    """Rows of Locust's "LLM latency" tab: one per phase x metric, milliseconds, from the payload."""
-    rows = []
-    blocks = list(payload.get("phases", {}).items()) + [("overall (judged)", payload.get("overall", {}))]
-    for phase, block in blocks:
-        for metric, lb in (block.get("latency") or {}).items():
-            row = {"phase": phase, "metric": metric, "count": str(int(lb.get("count", 0)))}
-            for col, key in (*_PCTS, ("mean", "mean_ms")):
-                v = lb.get(key)
-                row[col] = "-" if v is None else f"{v:.1f}"
-            rows.append(row)
-    return rows
+class _User(UserMixin):
+    def __init__(self, name: str) -> None:
+        self.id = name
 
 
 class InferloadWebUI(WebUI):
-    """Locust's web UI with inferload's page, tab and guards."""
+    """Locust's web UI with inferload's page, tab and guards.
+
+    ``login=(username, password)``: every page and endpoint (Locust's and inferload's) asks for
+    them first, through Locust's own login page (its ``web_login`` with a username/password form).
+    """
 
     def __init__(self, environment: Environment, host: str, port: int, *, live: LiveView,
-                 on_stop: Callable[[], None], web_login: bool = False) -> None:
+                 on_stop: Callable[[], None], web_login: bool = False,
+                 login: tuple[str, str] | None = None) -> None:
         self.live = live
         self.on_stop = on_stop
-        super().__init__(environment, host, port, web_login=web_login, delayed_start=True)
+        super().__init__(environment, host, port, web_login=web_login or login is not None, delayed_start=True)
         self._install()
+        if login is not None:
+            self._install_login(*login)
+
+    def _install_login(self, username: str, password: str) -> None:
+        app = self.app
+        assert app is not None
+        app.secret_key = secrets.token_bytes(32)  # sessions last as long as the run
+        self.login_manager.user_loader(lambda uid: _User(uid) if uid == username else None)
+        self.auth_args = {"username_password_callback": "./inferload/login"}
+
+        @app.route("/inferload/login", methods=["POST"])
+        def login_submit() -> Any:
+            user_ok = hmac.compare_digest(request.form.get("username", "").encode(), username.encode())
+            password_ok = hmac.compare_digest(request.form.get("password", "").encode(), password.encode())
+            if user_ok and password_ok:
+                login_user(_User(username))
+                return redirect(url_for("locust.index"))
+            session["auth_error"] = "wrong username or password"
+            return redirect(url_for("locust.login"))
 
     def update_template_args(self) -> None:
-        super().update_template_args()
+        # Locust re-parses sys.argv with its own parser here (ui_extra_args_dict): hide inferload's
+        argv = sys.argv[:]
+        sys.argv[1:] = []
+        try:
+            super().update_template_args()
+        finally:
+            sys.argv[:] = argv
         self.template_args.update(
             # Locust greys out "Edit" (user count and spawn rate) with this flag
             hide_common_options=True,
@@ -72,7 +101,7 @@ class InferloadWebUI(WebUI):
             extended_tables=[{"key": LLM_TAB, "structure": [
                 {"key": "phase", "title": "Phase"}, {"key": "metric", "title": "Metric"},
                 {"key": "count", "title": "Count"},
-                *({"key": col, "title": f"{col.replace('p999', 'p99.9')} (ms)"} for col, _ in _PCTS),
+                *({"key": col, "title": f"{col.replace('p999', 'p99.9')} (ms)"} for col, _ in LLM_PCTS),
                 {"key": "mean", "title": "mean (ms)"},
             ]}],
             extended_csv_files=[{"href": "./inferload/", "title": "inferload live view (page)"},
@@ -108,6 +137,12 @@ class InferloadWebUI(WebUI):
 
         @app.before_request
         def guard() -> Any:
+            # Locust allows every origin (CORS): refuse other sites' scripts inferload's data and
+            # any state change (a page elsewhere must not read the run or stop it)
+            origin = request.headers.get("Origin")
+            if origin and urlsplit(origin).netloc != request.host and (
+                    request.method == "POST" or request.path.startswith("/inferload/")):
+                return jsonify({"success": False, "message": "inferload: cross-origin request refused"}), 403
             if request.method != "POST":
                 return None
             path = request.path.rstrip("/")
@@ -163,10 +198,11 @@ def start_web(
     port: int,
     on_stop: Callable[[], None],
     web_login: bool = False,
+    login: tuple[str, str] | None = None,
 ) -> tuple[InferloadWebUI, str]:
     """Start the web server; returns it and its base URL (``http://host:port/``), once it listens."""
     _check_free(host, port)
-    ui = InferloadWebUI(environment, host, port, live=live, on_stop=on_stop, web_login=web_login)
+    ui = InferloadWebUI(environment, host, port, live=live, on_stop=on_stop, web_login=web_login, login=login)
     ui.start()
     deadline = time.monotonic() + BIND_TIMEOUT_S
     while True:
@@ -184,4 +220,4 @@ def start_web(
     return ui, f"http://{shown}:{bound}/"
 
 
-__all__ = ["PAGE_PATH", "STATIC_DIR", "InferloadWebUI", "llm_rows", "start_web"]
+__all__ = ["PAGE_PATH", "STATIC_DIR", "InferloadWebUI", "start_web"]

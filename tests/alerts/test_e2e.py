@@ -201,22 +201,24 @@ sinks:
 
 
 def start_run(tmp: Path, st: Stack, steady_s: int) -> subprocess.Popen[str]:
-    return subprocess.Popen([PY, "-m", "loadgen.cli", "run", str(scenario(tmp, st, steady_s)),
-                             "--out", str(tmp / "out"), "--run-id", "e2e-" + tmp.name[-12:]],
-                            cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    run = subprocess.Popen([PY, "-m", "loadgen.cli", "run", str(scenario(tmp, st, steady_s)),
+                            "--out", str(tmp / "out"), "--run-id", "e2e-" + tmp.name[-12:]],
+                           cwd=REPO, stdout=(tmp / "run.log").open("w"), stderr=subprocess.STDOUT, text=True)
+    st.procs.append(run)  # stopped by the fixture if the test fails midway
+    return run
 
 
-def wait_steady(st: Stack, run: subprocess.Popen[str]) -> str:
+def wait_steady(st: Stack, run: subprocess.Popen[str], tmp: Path) -> str:
     def steady() -> str | None:
-        assert run.poll() is None, (run.stdout.read() if run.stdout else "")[-3000:]
+        assert run.poll() is None, (tmp / "run.log").read_text()[-3000:]
         res = st.query('inferload_run_info{phase="steady"}')
         return str(res[0]["metric"]["run_id"]) if res else None
     return str(wait_for("the steady phase in Prometheus", steady, 40))
 
 
 def finish(run: subprocess.Popen[str], tmp: Path) -> dict[str, Any]:
-    out, _ = run.communicate(timeout=90)
-    assert run.returncode in (0, 1), out[-3000:]
+    run.wait(timeout=90)
+    assert run.returncode in (0, 1), (tmp / "run.log").read_text()[-3000:]
     summary: dict[str, Any] = json.loads((tmp / "out" / "summary.json").read_text())
     return summary
 
@@ -224,7 +226,7 @@ def finish(run: subprocess.Popen[str], tmp: Path) -> dict[str, Any]:
 def test_ttft_fault_fires_the_burn_rate_page_and_it_resolves(stack: Stack, tmp_path: Path) -> None:
     run = start_run(tmp_path, stack, steady_s=35)
     try:
-        run_id = wait_steady(stack, run)
+        run_id = wait_steady(stack, run, tmp_path)
         time.sleep(3)
         http(f"{stack.sim_url}/admin/faults", {"slow_first_byte": 1.0, "slow_first_byte_s": SLOW_S})
         firing = wait_for("the burn-rate page delivered",
@@ -237,8 +239,6 @@ def test_ttft_fault_fires_the_burn_rate_page_and_it_resolves(stack: Stack, tmp_p
         assert resolved[0]["labels"]["run_id"] == run_id
     finally:
         http(f"{stack.sim_url}/admin/faults", {"slow_first_byte": 0.0})
-        if run.poll() is None and run.stdout is not None:
-            pass
     summary = finish(run, tmp_path)
     violations = summary["slo_violations"]
     assert any(v["objective"] == "ttft_p99" and v["phase"] == "steady" and v["peak"] >= SLOW_S
@@ -247,7 +247,7 @@ def test_ttft_fault_fires_the_burn_rate_page_and_it_resolves(stack: Stack, tmp_p
 
 def test_the_same_run_without_the_fault_delivers_nothing(stack: Stack, tmp_path: Path) -> None:
     run = start_run(tmp_path, stack, steady_s=18)
-    run_id = wait_steady(stack, run)
+    run_id = wait_steady(stack, run, tmp_path)
     # the pipeline works: Prometheus computes this run's burn rate, and it stays low
     burn = wait_for("burn rates for the run", lambda: stack.query(
         f'inferload:slo_burn_rate:rate5m{{run_id="{run_id}"}}'), 15)

@@ -161,12 +161,12 @@ def test_prometheus_sink_serves_live_run_metrics() -> None:
 
 def test_token_sources(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("T_ENV", " secret-1\n")
-    assert read_token(InfluxSinkConfig(url="u", bucket="b", token_env="T_ENV")) == "secret-1"
+    assert read_token(InfluxSinkConfig(url="http://influx:8086", bucket="b", token_env="T_ENV")) == "secret-1"
     f = tmp_path / "tok"
     f.write_text("secret-2\n")
-    assert read_token(InfluxSinkConfig(url="u", bucket="b", token_file=f)) == "secret-2"
+    assert read_token(InfluxSinkConfig(url="http://influx:8086", bucket="b", token_file=f)) == "secret-2"
     monkeypatch.delenv("T_ENV")
     with pytest.raises(InputError, match="sinks.influxdb.token_env: environment variable T_ENV is not set"):
-        read_token(InfluxSinkConfig(url="u", bucket="b", token_env="T_ENV"))
+        read_token(InfluxSinkConfig(url="http://influx:8086", bucket="b", token_env="T_ENV"))
     with pytest.raises(InputError, match="token_file: cannot read"):
-        read_token(InfluxSinkConfig(url="u", bucket="b", token_file=tmp_path / "missing"))
+        read_token(InfluxSinkConfig(url="http://influx:8086", bucket="b", token_file=tmp_path / "missing"))

@@ -13,7 +13,7 @@ from collectors.histograms import HistogramSet, record_request
 from collectors.point import Point
 from collectors.records import ErrorClass
 from collectors.request import RequestCollector, sampled, status_class
-from loadgen.config.slo import SloObjective
+from loadgen.config.slo import SloMetric, SloObjective
 from loadgen.goodput import goodput_rule
 from loadgen.recorder import Recorder, merge_delta
 from tests.collectors.fakes import WALL0_NS, make_record
@@ -95,8 +95,8 @@ def test_sampling_is_deterministic_uniform_and_weighted() -> None:
     assert sum(sampled(i, 0.5) for i in range(0, 20_000, 2)) == pytest.approx(5000, rel=0.06), "no stride bias"
 
 
-def _obj(metric: str, max_ms: float, percentile: float = 99.0) -> SloObjective:
-    return SloObjective(metric=metric, percentile=percentile, max_ms=max_ms)  # type: ignore[arg-type]
+def _obj(metric: SloMetric, max_ms: float, percentile: float = 99.0) -> SloObjective:
+    return SloObjective(metric=metric, percentile=percentile, max_ms=max_ms)
 
 
 def test_counters_merge_into_throughput_and_error_points() -> None:

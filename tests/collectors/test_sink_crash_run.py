@@ -37,7 +37,7 @@ pytestmark = pytest.mark.integration
 REPO = Path(__file__).resolve().parents[2]
 PY = sys.executable
 FLUSH_INTERVAL_S = 1.0
-RATE = 10.0
+RATE = 20.0
 TOKEN_ENV = "INFERLOAD_TEST_INFLUX_TOKEN"
 
 
@@ -68,7 +68,7 @@ target:
   base_url: {base_url}
 workload:
   prompt_tokens: 32
-  output_tokens: 16
+  output_tokens: 8
 phases:
   - {{name: steady, kind: steady, duration: 120s, arrivals: {{process: poisson, rate: {RATE}}}}}
 generator:
@@ -170,7 +170,7 @@ def test_run_killed_mid_outage_loses_at_most_the_last_flush_interval(
     before_kill = [f for f in finishes if f < t_kill]
     in_last_interval = [f for f in before_kill if f >= t_kill - FLUSH_INTERVAL_S]
     points = _db_points(influx, db)
-    assert len(before_kill) > 60, "too few requests for the test to mean anything"
+    assert len(before_kill) > 120, "too few requests for the test to mean anything"
 
     # every request finished more than a flush interval before the kill is there, exactly once
     cut = _cut_in_a_gap(finishes, t_kill - FLUSH_INTERVAL_S - 2.0, t_kill - FLUSH_INTERVAL_S)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import pytest
@@ -54,8 +55,8 @@ def test_every_dashboard_has_the_variables_and_links(boards: dict[str, dict[str,
         assert by["class"]["multi"] and by["class"]["includeAll"]
         assert not by["run_id"]["multi"] and by["run_id"]["current"] == {}  # first option = latest run
         assert d["links"] and all(x["keepTime"] and x["includeVars"] for x in d["links"])
-        names = {a["name"] for a in d["annotations"]["list"]}
-        assert {"Phases", "SLO violations", "Burst recovery"} <= names
+        annos = {a["name"] for a in d["annotations"]["list"]}
+        assert {"Phases", "SLO violations", "Burst recovery"} <= annos
 
 
 def test_panels_read_aggregates_not_raw_percentiles(boards: dict[str, dict[str, Any]]) -> None:
@@ -97,6 +98,10 @@ def test_alert_rules_group_by_run_and_set_their_interval() -> None:
         assert '"run_id"' in q.text.split("GROUP BY", 1)[1], q.where
         assert "$" not in q.text.replace("$timeFilter", ""), "alert queries cannot use dashboard variables"
         assert identifier_problems(q.text) == []
+    text = (build.ROOT / "provisioning/alerting/inferload.yaml").read_text()
+    # Grafana expands $VAR in provisioning files: every literal $ is written $$, only the URL is a reference
+    assert "$$timeFilter" in text and "{{ $$labels.run_id }}" in text.replace("\n        ", " ")
+    assert [m for m in re.findall(r"(?<!\$)\$(?!\$)\w+", text.replace("$$", "")) if m] == ["$" + alerting.WEBHOOK_ENV]
     receiver = prov["contactPoints"][0]["receivers"][0]
     assert receiver["settings"]["url"] == "$" + alerting.WEBHOOK_ENV
     assert prov["policies"][0]["receiver"] == prov["contactPoints"][0]["name"]

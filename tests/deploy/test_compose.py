@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import re
 import subprocess
+import tempfile
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -25,10 +27,17 @@ from tests.deploy.support import (
 )
 
 
-def _config(tmp_path: Path, *extra: str, **env: str) -> dict[str, Any]:
-    out = compose_config(clean_env(**{**compose_secrets(), **env}), tmp_path, *extra)
+@cache
+def _config_text(extra: tuple[str, ...], env: tuple[tuple[str, str], ...]) -> str:
+    with tempfile.TemporaryDirectory() as tmp:
+        out = compose_config(clean_env(**{**compose_secrets(), **dict(env)}), Path(tmp), *extra)
     assert out.returncode == 0, out.stderr
-    data = yaml.safe_load(out.stdout)
+    return out.stdout
+
+
+def _config(tmp_path: Path, *extra: str, **env: str) -> dict[str, Any]:
+    """`docker-compose config` with the secrets set (+ ``env``), parsed; cached per arguments."""
+    data = yaml.safe_load(_config_text(extra, tuple(sorted(env.items()))))
     assert isinstance(data, dict)
     return data
 

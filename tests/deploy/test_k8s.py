@@ -76,6 +76,8 @@ def _restricted_violations(name: str, pod: dict[str, Any]) -> list[str]:
     for key in ("hostNetwork", "hostPID", "hostIPC"):
         if pod.get(key):
             bad.append(f"{name}: {key}")
+    if pod.get("automountServiceAccountToken") is not False:
+        bad.append(f"{name}: mounts a service-account token (nothing here calls the API server)")
     for vol in pod.get("volumes", []):
         kinds = set(vol) - {"name"}
         if not kinds <= RESTRICTED_VOLUMES:
@@ -122,7 +124,7 @@ def test_restricted_check_can_fail() -> None:
            "containers": [{"name": "c", "securityContext": {"privileged": True, "capabilities": {"add": ["SYS_ADMIN"]}},
                            "ports": [{"containerPort": 80, "hostPort": 80}]}]}
     bad = _restricted_violations("Pod/x", pod)
-    for needle in ("hostNetwork", "hostPath", "runAsNonRoot", "seccompProfile", "allowPrivilegeEscalation",
+    for needle in ("hostNetwork", "service-account token", "hostPath", "runAsNonRoot", "seccompProfile", "allowPrivilegeEscalation",
                    "privileged", "capabilities not dropped", "SYS_ADMIN", "readOnlyRootFilesystem", "hostPort",
                    "no CPU request"):
         assert any(needle in b for b in bad), needle
@@ -302,3 +304,34 @@ def test_images_are_pinned() -> None:
             for c in containers(pod):
                 image = c["image"]
                 assert ":" in image.rsplit("/", 1)[-1] and not image.endswith(":latest"), f"{name}: {image}"
+
+
+def _env_refs(value: Any) -> set[str]:
+    text = yaml.safe_dump(value)
+    return {a or b for a, b in re.findall(r"\$\{([A-Z_][A-Z0-9_]*)\}|\$([A-Z_][A-Z0-9_]*)", text)}
+
+
+def _provisioning_vars() -> set[str]:
+    """The `$VAR`s Grafana expands from its environment: datasource files whole, contact point
+    settings (alert rule annotations and query models are not expanded: `$labels`, `$A` stay)."""
+    names: set[str] = set()
+    prov = ROOT / "dashboards" / "provisioning"
+    for p in (prov / "datasources").glob("*.y*ml"):
+        names |= _env_refs(yaml.safe_load(p.read_text()))
+    for p in (prov / "alerting").glob("*.y*ml"):
+        doc = yaml.safe_load(p.read_text()) or {}
+        for cp in doc.get("contactPoints", []):
+            for r in cp.get("receivers", []):
+                names |= _env_refs(r.get("settings", {}))
+    return names
+
+
+def test_grafana_gets_every_variable_its_provisioning_files_expect() -> None:
+    wanted = _provisioning_vars()
+    assert {"INFLUX_TOKEN", "ALERT_WEBHOOK_URL"} <= wanted
+    for path in ("overlays/stack", "overlays/vllm-example"):
+        grafana = _by_kind(render(path), "Deployment", "grafana")
+        env = {e["name"] for e in grafana["spec"]["template"]["spec"]["containers"][0]["env"]}
+        assert wanted <= env, f"k8s/{path}: Grafana lacks {wanted - env}"
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    assert wanted <= set(compose["services"]["grafana"]["environment"]), "compose Grafana lacks a variable"

@@ -42,6 +42,7 @@ def yaml_variants(valid: bytes) -> list[tuple[str, bytes]]:
         *binary(),
         ("huge_line", b"name: '" + b"x" * HUGE + b"'\n"),
         ("huge_file_many_lines", b"".join(b"k%d: 1\n" % i for i in range(200_000))),
+        ("many_values_small_file", b"a: [" + b"1," * 150_000 + b"1]\n"),  # 300 KB, 150k values
         ("deep_flow_lists", b"a: " + b"[" * DEEP + b"]" * DEEP + b"\n"),
         ("deep_block_mappings", nested_map.encode()),
         ("alias_bomb", bomb.encode()),

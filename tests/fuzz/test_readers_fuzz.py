@@ -81,7 +81,8 @@ SIM_CASES = yaml_variants(SIM)
 JSON_CASES = json_lines_variants(JSONL)
 TRACE_CASES = json_lines_variants(TRACE)
 SPOOL_CASES = spool_variants(SPOOL)
-MUST_FAIL = {"random_bytes", "nul_in_text", "invalid_utf8", "huge_line", "huge_file_many_lines", "deep_flow_lists",
+MUST_FAIL = {"random_bytes", "nul_in_text", "invalid_utf8", "huge_line", "huge_file_many_lines",
+             "many_values_small_file", "deep_flow_lists",
              "deep_block_mappings", "alias_bomb", "huge_number", "deep_arrays", "deep_objects", "not_a_mapping"}
 
 
@@ -193,10 +194,11 @@ def _case(cases: list[tuple[str, bytes]], name: str) -> bytes:
     return dict(cases)[name]
 
 
-CLI_YAML = [f"truncated_at_{len(SCENARIO) // 2}", "random_bytes", "huge_line", "deep_flow_lists",
-            "deep_block_mappings", "alias_bomb"]
+CLI_YAML = [f"truncated_at_{len(SCENARIO) // 2}", "random_bytes", "huge_line", "many_values_small_file",
+            "deep_flow_lists", "deep_block_mappings", "alias_bomb"]
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize("name", CLI_YAML)
 def test_validate_command(name: str, tmp_path: Path) -> None:
     path = tmp_path / "scenario.yaml"
@@ -209,6 +211,7 @@ def test_validate_command(name: str, tmp_path: Path) -> None:
         _one_line_exit_2(rc, err, rss, str(path))
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize("name", ["random_bytes", "deep_flow_lists", "deep_block_mappings", "alias_bomb"])
 def test_sim_config_command(name: str, tmp_path: Path) -> None:
     path = tmp_path / "sim.yaml"
@@ -229,6 +232,7 @@ phases:
     return path
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize("name", ["random_bytes", "huge_number", "deep_arrays", "deep_objects"])
 def test_validate_command_reads_the_dataset(name: str, tmp_path: Path) -> None:
     (tmp_path / "prompts.jsonl").write_bytes(_case(JSON_CASES, name))
@@ -237,6 +241,7 @@ def test_validate_command_reads_the_dataset(name: str, tmp_path: Path) -> None:
     _one_line_exit_2(rc, err, rss, "prompts.jsonl")
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize("name", ["random_bytes", "huge_number", "deep_arrays"])
 def test_validate_command_reads_the_trace(name: str, tmp_path: Path) -> None:
     (tmp_path / "trace.txt").write_bytes(_case(TRACE_CASES, name))
@@ -272,6 +277,7 @@ def write_endpoint() -> Iterator[str]:
         server.server_close()
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize("name", ["good_and_bad_lines", "random_bytes", "huge_line_no_newline"])
 def test_replay_command_skips_and_counts_corrupt_spool_lines(name: str, tmp_path: Path, write_endpoint: str) -> None:
     spool = tmp_path / "spool"
@@ -289,6 +295,7 @@ def test_replay_command_skips_and_counts_corrupt_spool_lines(name: str, tmp_path
         assert "0 points written, 0 still in" in summary and "(io_error " in summary, summary
 
 
+@pytest.mark.integration
 def test_replay_command_on_a_file_is_bad_input(tmp_path: Path) -> None:
     f = tmp_path / "not-a-folder"
     f.write_bytes(b"\x00\x01")

@@ -75,3 +75,7 @@ generator:
     assert f"effective batch p50 {high['p50']:.0f} / p95 {high['p95']:.0f}" in readings["high"]
     for line in readings.values():
         assert line in proc.stdout  # the terminal summary prints every reading
+    # the scrape's interval points reached the run's telemetry (here: the run folder's points)
+    server_lines = [ln for lp in out.rglob("*.lp") for ln in lp.read_text().splitlines()
+                    if ln.startswith("llm_server,")]
+    assert any("running_mean=" in ln and "tokens_per_step=" in ln for ln in server_lines), server_lines[:3]

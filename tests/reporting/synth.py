@@ -17,10 +17,10 @@ from typing import Any, TextIO
 import numpy as np
 
 from collectors import schema
+from collectors.counters import Counters
 from collectors.histograms import HistogramSet
 from collectors.lineproto import encode
 from collectors.point import Point
-from loadgen.recorder import Counters
 from loadgen.report import PhaseInfo, build_summary
 from loadgen.slo import RunHealth, decide_exit, judge
 
@@ -158,28 +158,29 @@ def _intervals(out: TextIO, ph: SynthPhase, tags: dict[str, str], start: float, 
     edges = np.arange(start, start + ph.duration_s + 1e-9, interval_s)
     if edges[-1] < start + ph.duration_s - 1e-9:
         edges = np.append(edges, start + ph.duration_s)
-    which = np.searchsorted(edges, sched, side="right") - 1
+    cuts = np.searchsorted(sched, edges, side="left")  # sched is sorted: interval k is a slice
     lines = []
     for k in range(len(edges) - 1):
         t_end = float(edges[k + 1])
         t_ns = _ns(t_end)
         width = t_end - float(edges[k])
-        in_k = which == k
+        sl = slice(int(cuts[k]), int(cuts[k + 1]))
+        n_k = sl.stop - sl.start
         for ci, cname in enumerate(CLASSES):
-            sel = in_k & (cls == ci)
-            good = sel & ok
+            sel = cls[sl] == ci
+            good = sel & ok[sl]
             base = {**tags, "phase": ph.name, "class": cname}
             if good.any():
                 for m, v in ((schema.M_TTFT, ttft), (schema.M_TTFT_SCHED, ttft + lag), (schema.M_ITL, tpot),
                              (schema.M_TPOT, tpot), (schema.M_E2E, e2e), (schema.M_E2E_SCHED, e2e + lag)):
-                    st = _stats(v[good])
+                    st = _stats(v[sl][good])
                     for window in ("interval", "cumulative"):
                         lines.append(encode(Point(schema.LATENCY.name, {**base, "metric": m, "window": window}, st, t_ns)))
             n, nok = int(sel.sum()), int(good.sum())
             lines.append(encode(Point(schema.THROUGHPUT.name, base, {
                 "interval_s": width, "requests": float(n), "ok_requests": float(nok), "errors": float(n - nok),
-                "good_requests": float(nok), "req_per_s": n / width, "output_tokens": float(toks[good].sum()),
-                "output_tokens_per_s": float(toks[good].sum()) / width, "prompt_tokens": 0.0,
+                "good_requests": float(nok), "req_per_s": n / width, "output_tokens": float(toks[sl][good].sum()),
+                "output_tokens_per_s": float(toks[sl][good].sum()) / width, "prompt_tokens": 0.0,
                 "goodput_req_per_s": nok / width, "bad_fraction": (1 - nok / n) if n else 0.0}, t_ns)))
             if n - nok:
                 lines.append(encode(Point(schema.ERRORS.name, {**base, "error": "http_5xx"},
@@ -187,7 +188,7 @@ def _intervals(out: TextIO, ph: SynthPhase, tags: dict[str, str], start: float, 
         for w in range(workers):
             lines.append(encode(Point(schema.HEALTH.name, {**tags, "worker": f"w{w}", "role": "worker"}, {
                 "interval_s": width, "schedule_lag_p50_s": 0.0004, "schedule_lag_p99_s": 0.002,
-                "schedule_lag_max_s": 0.004, "inflight": float(in_k.sum()) / 4, "dropped_arrivals": 0.0,
+                "schedule_lag_max_s": 0.004, "inflight": n_k / 4, "dropped_arrivals": 0.0,
                 "workers_connected": float(workers), "cpu_percent": 35.0, "lag_exceeded": 0.0, "cpu_exceeded": 0.0,
                 "drops_exceeded": 0.0, "invalid": 0.0}, t_ns)))
     out.write("\n".join(lines) + "\n")

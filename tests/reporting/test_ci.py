@@ -11,8 +11,8 @@ from rich.console import Console
 from scipy.stats import binom
 
 from collectors import schema
+from collectors.counters import Counters
 from collectors.histograms import HistogramSet, new_histogram
-from loadgen.recorder import Counters
 from loadgen.report import PhaseInfo, build_summary, render
 from loadgen.reporting.ci import min_samples_for_upper_bound, order_stat_ranks, quantile_ci
 from loadgen.slo import RunHealth, decide_exit, judge

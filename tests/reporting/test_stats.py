@@ -6,7 +6,8 @@ import math
 
 import numpy as np
 import pytest
-from scipy.stats import mannwhitneyu, norm, rankdata as scipy_rankdata
+from scipy.stats import mannwhitneyu, norm
+from scipy.stats import rankdata as scipy_rankdata
 
 from loadgen.reporting.stats import mann_whitney, rankdata, two_proportions
 
@@ -39,5 +40,5 @@ def test_two_proportions() -> None:
     r = two_proportions(10, 1000, 30, 1000)
     p = 40 / 2000
     z = (0.03 - 0.01) / math.sqrt(p * (1 - p) * (2 / 1000))
-    assert r.p_value == pytest.approx(2 * norm.sf(z), rel=1e-9) and r.p_value < 0.01
+    assert r.p_value is not None and r.p_value == pytest.approx(2 * norm.sf(z), rel=1e-9) and r.p_value < 0.01
     assert two_proportions(0, 100, 0, 100).p_value == 1.0

@@ -67,3 +67,55 @@ def test_count_above_counts_values_past_the_threshold() -> None:
     assert count_above(h, 250) == 3
     assert count_above(h, 450_000) == 1
     assert count_above(h, 1_000_000) == 0
+
+
+def test_histograms_are_freed_without_the_cyclic_collector() -> None:
+    """Regression (issue 13, RSS growth): hdrh's histogram <-> encoder cycle left every dropped
+    histogram (188 KiB) to the cyclic collector; decoded and new histograms are freed at once."""
+    import gc
+    import weakref
+
+    other = HistogramSet()
+    other.record("ttft", "p", "c", 0.1)
+    blob = other.encode()
+    gc.disable()
+    try:
+        hs = HistogramSet()
+        hs.merge_encoded(blob)
+        h = hs.get("ttft", "p", "c")
+        assert h is not None
+        ref = weakref.ref(h)
+        del h, hs
+        assert ref() is None, "freed by reference counting alone"
+        fresh = new_histogram()
+        ref2 = weakref.ref(fresh)
+        del fresh
+        assert ref2() is None
+    finally:
+        gc.enable()
+
+
+def test_encode_and_reset_zeroes_in_place_and_encodes_only_new_values() -> None:
+    hs = HistogramSet()
+    hs.record("ttft", "p", "c", 0.1)
+    first = hs.encode_and_reset()
+    assert list(first) == ["ttft|p|c"] and list(hs.keys()) == []
+    assert hs.encode() == {}
+    hs.record("ttft", "p", "c", 0.2)
+    merged = HistogramSet()
+    merged.merge_encoded(hs.encode_and_reset())
+    h = merged.get("ttft", "p", "c")
+    assert h is not None and h.get_total_count() == 1
+    assert summarize(h)["max"] == pytest.approx(0.2, rel=1e-3)
+
+
+def test_merging_an_empty_part_keeps_the_minimum() -> None:
+    """Regression: hdrh's add() of an empty histogram set min to 0 (summary min_ms read 0 when a
+    merged phase had no samples)."""
+    hs = HistogramSet()
+    hs.record("ttft", "steady", "a", 0.25)
+    hs.record("ttft", "idle", "a", 0.25)
+    hs.encode_and_reset()  # leaves empty histograms behind in hs
+    hs.record("ttft", "steady", "a", 0.25)
+    merged = hs.combined("ttft")
+    assert summarize(merged)["min"] == pytest.approx(0.25, rel=1e-3)

@@ -114,3 +114,23 @@ def test_live_run_judges_writes_progress_and_summarises() -> None:
     assert s["burst_recovery_s"] == {"burst": pytest.approx(15.0)}  # after's interval ended at T0+65
     phases = [p.tags["phase"] for p in allpts if p.tags.get("event") == "phase"]
     assert phases == ["warm", "steady", "burst", "after"]  # each once, in order
+
+
+def test_report_renders_violations_and_recovery() -> None:
+    from rich.console import Console
+
+    from loadgen.report import _render_live_slo
+
+    con = Console(width=120, record=True)
+    _render_live_slo(con, {
+        "slo_violations": [{"objective": "ttft_p99", "phase": "steady", "start_offset_s": 8.0, "duration_s": None,
+                            "peak": 0.6195, "threshold": 0.3, "unit": "s"}],
+        "phases": {"burst": {"burst_recovery_s": None, "burst_recovery_reference": "steady"},
+                   "steady": {}},
+    })
+    text = con.export_text()
+    assert "ttft_p99" in text and "619.5 ms" in text and "open" in text
+    assert "burst recovery after burst: never within 10 % of steady" in text
+    con = Console(width=120, record=True)
+    _render_live_slo(con, {"slo_violations": [], "phases": {}})
+    assert "no SLO violation" in con.export_text()

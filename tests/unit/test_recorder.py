@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 from collectors import schema
-from collectors.histograms import HistogramSet
-from collectors.records import ErrorClass, RequestRecord
-from loadgen.recorder import (
+from collectors.counters import (
     C_CANCELLED,
     C_DROPPED,
     C_LOST_IN_GAP,
@@ -13,9 +11,10 @@ from loadgen.recorder import (
     C_OUTPUT_TOKENS,
     C_REQUESTS,
     Counters,
-    Recorder,
-    merge_delta,
 )
+from collectors.histograms import HistogramSet
+from collectors.records import ErrorClass, RequestRecord
+from loadgen.recorder import Recorder, merge_delta
 
 MS = 1_000_000
 

@@ -12,13 +12,24 @@ from pathlib import Path
 
 import gevent
 
+from collectors.counters import (
+    C_CANCELLED,
+    C_DROPPED,
+    C_GENERATOR_FAULT,
+    C_LOST_IN_GAP,
+    C_OK,
+    C_REQUESTS,
+    Counters,
+)
+from collectors.histograms import HistogramSet
 from collectors.records import RequestRecord
 from loadgen.config import Scenario
 from loadgen.locust.messages import AdoptMsg, DoneMsg, PlanMsg
 from loadgen.locust.scheduler import Runtime, Scheduler, slot_share
 from loadgen.plan import Arrival, Plan
-from loadgen.recorder import C_CANCELLED, C_DROPPED, C_LOST_IN_GAP, C_OK, C_REQUESTS, Counters
+from loadgen.slo import RunHealth, decide_exit, judge
 from tests.support.models import scenario
+from userinput.errors import EXIT_INVALID_RUN
 
 
 def _scenario(tmp: Path, offsets: list[float], cap: int | None, drain_s: float) -> Scenario:
@@ -117,3 +128,33 @@ def test_adopted_slot_skips_and_counts_the_gap_then_sends_the_rest(tmp_path: Pat
 def test_slot_share() -> None:
     assert [slot_share(10, k, 3) for k in range(3)] == [4, 3, 3]
     assert sum(slot_share(7, k, 4) for k in range(4)) == 7
+
+
+def test_max_inflight_is_split_exactly_across_slots(tmp_path: Path) -> None:
+    """Regression (issue 14): each slot's share was rounded up, so the workers together could exceed
+    the declared max_inflight (3 slots of a cap of 4 allowed 2 + 2 + 2 = 6 in flight)."""
+    sc = _scenario(tmp_path, [0.0, 0.1], cap=4, drain_s=1.0)
+    s = Scheduler(lambda msg: Runtime(sc, Plan(sc), lambda a: a, lambda a, r: None), lambda d: None)
+    rt = s._make_runtime(PlanMsg("r", {}, 0, 3, time.time(), "w0"))
+    caps = [s._cap(rt, 0, slot, 3) for slot in range(3)]
+    assert caps == [2, 1, 1] and sum(c or 0 for c in caps) == 4
+
+
+def test_an_exception_inside_the_generator_is_a_generator_fault_not_the_targets_error(tmp_path: Path) -> None:
+    """Regression (issue 14): a bug inside the scheduler/client was recorded as malformed_chunk."""
+    sc = _scenario(tmp_path, [0.0, 0.01], cap=None, drain_s=1.0)
+    done: list[DoneMsg] = []
+
+    def broken_send(prepared: Arrival, rec: RequestRecord) -> None:
+        raise KeyError("a bug of ours")
+
+    s = Scheduler(lambda msg: Runtime(sc, Plan(sc), lambda a: a, broken_send), done.append)
+    _plan(s, lead=0.2)
+    s.start()
+    assert s.join(timeout=5)
+    c = _counters(done)
+    assert c.total(C_REQUESTS) == 2 and c.total(C_GENERATOR_FAULT) == 2
+    assert c.errors() == {}, "not counted as the target's error"
+    health = RunHealth(generator_faults=c.total(C_GENERATOR_FAULT))
+    decision = decide_exit(judge([], None, HistogramSet(), c, ["p"]), health)
+    assert decision.code == EXIT_INVALID_RUN and "generator_fault" in decision.rule

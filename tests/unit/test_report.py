@@ -9,9 +9,9 @@ from pathlib import Path
 from rich.console import Console
 
 from collectors import schema
+from collectors.counters import Counters
 from collectors.histograms import HistogramSet
 from loadgen.config import SloObjective
-from loadgen.recorder import Counters
 from loadgen.report import PhaseInfo, build_summary, render, write_summary
 from loadgen.slo import RunHealth, decide_exit, judge
 from tests.support.models import objective

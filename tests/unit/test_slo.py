@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from collectors import schema
+from collectors.counters import Counters
 from collectors.histograms import HistogramSet
-from loadgen.recorder import Counters
 from loadgen.slo import RunHealth, decide_exit, judge
 from tests.support.models import objective
 from userinput.errors import EXIT_INVALID_RUN, EXIT_PASS, EXIT_SLO_FAILED

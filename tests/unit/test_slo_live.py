@@ -14,11 +14,11 @@ from collectors.histograms import HistogramSet
 from collectors.point import Point
 from collectors.sinks.config import PrometheusSinkConfig
 from collectors.sinks.prometheus import PrometheusSink
+from loadgen.hdr_counts import hdr
 from loadgen.slo_live import (
     ERROR_RATE,
     LiveObjective,
     LiveSlo,
-    hdr,
     live_objectives,
     objective_id,
     window_label,
@@ -213,3 +213,36 @@ def test_prometheus_sink_exposes_good_total_budget_violations_and_phase() -> Non
     for fam in reg.collect():
         assert fam.name in declared or fam.name + "_total" in declared or f"{fam.name}" in {
             n.removesuffix("_total") for n in declared}, fam.name
+
+
+def test_a_quiet_interval_of_a_running_phase_does_not_split_a_violation() -> None:
+    slo = live()
+    hs, c = interval({schema.M_TTFT: [3.0] * 30})
+    slo.on_interval(10.0, hs, c, interval_s=10.0, ended=set())
+    assert by(slo.on_interval(20.0, HistogramSet(), Counters(), interval_s=10.0, ended=set()),
+              schema.RUN_EVENT.name) == []  # steady still runs: the violation holds
+    hs, c = interval({schema.M_TTFT: [3.0] * 30})
+    slo.on_interval(30.0, hs, c, interval_s=10.0, ended=set())
+    assert len(slo.violations) == 1 and slo.violations[0].end_s is None
+    (ev,) = by(slo.on_interval(40.0, HistogramSet(), Counters(), interval_s=10.0, ended={"steady"}),
+               schema.RUN_EVENT.name)
+    assert ev.fields["end_ms"] == 30_000.0  # its last judged interval
+
+
+def test_a_violation_never_starts_before_its_phase() -> None:
+    slo = LiveSlo([TTFT99], windows_s=[10.0], judged_phases=["burst"], run_tags=RUN, min_requests=1,
+                  phase_starts={"burst": 104.0})
+    hs, c = interval({schema.M_TTFT: [3.0] * 10}, phase="burst")
+    slo.on_interval(110.0, hs, c, interval_s=10.0)  # the interval began at 100, the burst at 104
+    assert slo.violations[0].start_s == 104.0
+
+
+def test_live_config_defaults_and_errors() -> None:
+    from loadgen.config.slo import SloConfig
+
+    assert SloConfig().live.windows == [60.0, 300.0] and SloConfig().live.min_requests == 10
+    assert SloConfig.model_validate({"live": {"windows": ["30s", "2m"]}}).live.windows == [30.0, 120.0]
+    for bad, msg in (({"windows": ["1m", "60s"]}, "different"), ({"windows": []}, "at least 1"),
+                     ({"windows": ["-5s"]}, "> 0"), ({"window": ["1m"]}, "Extra inputs")):
+        with pytest.raises(ValueError, match=msg):
+            SloConfig.model_validate({"live": bad})

@@ -13,7 +13,8 @@ its steady phase:
 
 On Locust's UI: the inferload strip shows the current phase and target rate and links to the
 page, the user-count controls are hidden, and the "LLM latency" tab lists TTFT/ITL/TPOT/E2E per
-phase.  The run then ends normally (exit 0).
+phase.  The run then ends normally (exit 0; 3 is tolerated only for a generator slowed by a busy
+machine).
 """
 
 from __future__ import annotations
@@ -264,8 +265,12 @@ def test_live_view_in_chromium_during_a_real_run(sim: str, tmp_path: Path) -> No
             browser.close()
         code = run.proc.wait(timeout=90) if run.proc.poll() is None else run.proc.returncode
         run.stop()
-    assert code == 0, run.output()
     summary = json.loads((out / "summary.json").read_text())
+    verdict = summary["verdict"]
+    assert verdict["exit_code"] == code, run.output()
+    # 0; or 3 only because this shared machine slowed the generator (not a lost or missing result)
+    assert code == 0 or (code == 3 and all(r.startswith(("generator fell behind", "generator ran too hot"))
+                                           for r in verdict["reasons"])), (verdict, run.output())
     # the finished warmup phase: the page showed exactly the summary's numbers
     warm = summary["phases"]["warmup"]
     assert body["phases"]["warmup"]["requests"] == warm["requests"] > 0

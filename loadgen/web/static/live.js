@@ -90,7 +90,7 @@
       if (t.window) detail.push(el("span", {}, [" · window " + t.window + (t.phase ? " in " + t.phase : "")]));
       if (t.burn_rate !== undefined && t.burn_rate !== null) { detail.push(el("span", {}, [" · burn "])); detail.push(num(d, base.concat(["burn_rate"]), "rps")); }
       if (t.samples !== undefined && t.samples !== null) { detail.push(el("span", {}, [" · n "])); detail.push(num(d, base.concat(["samples"]), "int")); }
-      var state = t.state === "no_data" ? "no data" : (t.open_violation ? "violation open" : t.state);
+      var state = t.state === "no_data" ? (t.note ? "too few requests" : "no data") : (t.open_violation ? "violation open" : t.state);
       return el("div", { "class": "tile " + t.state, "data-objective": t.id }, [
         el("span", { "class": "state" }, [state]),
         el("div", { "class": "name" }, [t.label]),
@@ -155,7 +155,7 @@
         dstr += (pen ? " L" : " M") + X(p.t - p.dt / 2).toFixed(1) + " " + Y(v).toFixed(1);
         pen = true;
       });
-      if (dstr) kids.push(svg("path", { d: dstr, fill: "none", stroke: s.color, "stroke-width": 2, "stroke-dasharray": s.dash || "none", "data-series": s.key }));
+      if (dstr) kids.push(svg("path", { d: dstr, fill: "none", stroke: s.color, "stroke-width": s.width || 2, "stroke-dasharray": s.dash || "none", "data-series": s.key }));
     });
     root.replaceChildren.apply(root, kids);
     var legend = series.map(function (s) {
@@ -222,13 +222,13 @@
     });
     var kids = [el("div", { "class": "muted" }, [(s.server || "server") + ", last " + s.window_s + " s of scrapes (ms)"]), el("table", {}, rows)];
     if (s.client) {
-      var sysRows = [el("tr", {}, ["system side (client)", "mean", "p50", ""].map(function (h) { return el("th", {}, [h]); })),
-        el("tr", {}, [el("td", {}, ["ttft"]), num(d, ["server", "client", "ttft_mean_ms"], "ms", "td"), num(d, ["server", "client", "ttft_p50_ms"], "ms", "td"), el("td")]),
-        el("tr", {}, [el("td", {}, ["e2e"]), num(d, ["server", "client", "e2e_mean_ms"], "ms", "td"), num(d, ["server", "client", "e2e_p50_ms"], "ms", "td"), el("td")])];
+      var sysRows = [el("tr", {}, [el("th", {}, ["system side (client), last " + fmt("s", s.client.window_s)]), el("th", {}, ["mean"]), el("th", {}, ["requests"]), el("th")]),
+        el("tr", {}, [el("td", {}, ["ttft"]), num(d, ["server", "client", "ttft_mean_ms"], "ms", "td"), num(d, ["server", "client", "requests"], "int", "td"), el("td")]),
+        el("tr", {}, [el("td", {}, ["e2e"]), num(d, ["server", "client", "e2e_mean_ms"], "ms", "td"), el("td"), el("td")])];
       kids.push(el("table", {}, sysRows));
       var ce = s.client.e2e_mean_ms, se = s.components.e2e ? s.components.e2e.mean_ms : null;
       if (ce !== null && se !== null && se !== undefined) {
-        kids.push(el("div", { "class": "muted" }, ["outside the engine (client e2e mean - server e2e mean): " + fmt("ms", ce - se) + " ms"]));
+        kids.push(el("div", { "class": "muted" }, ["outside the engine \u2248 client e2e mean - server e2e mean = " + fmt("ms", ce - se) + " ms (network, HTTP, streaming; the windows match to a scrape)"]));
       }
     }
     var g = s.gauges || {};
@@ -261,8 +261,8 @@
     ]);
     chart("chart-rate", "legend-rate", d, [
       { key: "target_rps", label: "target (plan)", color: "#6b7385", dash: "5 4" },
-      { key: "achieved_rps", label: "achieved", color: "#2f5bd3" },
-      { key: "goodput_rps", label: "goodput (within SLO)", color: "#1a7f4b" }
+      { key: "achieved_rps", label: "achieved", color: "#2f5bd3", width: 4 },
+      { key: "goodput_rps", label: "goodput (within SLO)", color: "#1a7f4b", width: 1.5 }
     ]);
     phases(d); op(d); server(d); health(d);
     renders += 1;
