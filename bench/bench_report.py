@@ -27,11 +27,13 @@ import tempfile
 import time
 from pathlib import Path
 
-from tests.reporting.synth import SynthPhase, make_run
-
 
 def child(cmd: list[str]) -> tuple[float, float, int]:
-    """(wall s, peak RSS MiB of the child, exit code)."""
+    """(wall s, peak RSS MiB of the children so far, exit code).
+
+    Linux keeps a process's RSS high-water mark across fork and exec, so the parent stays small:
+    the run folders are synthesised in children too (``--synth``).
+    """
     t = time.perf_counter()
     proc = subprocess.run(cmd, capture_output=True, text=True)
     wall = time.perf_counter() - t
@@ -45,39 +47,54 @@ def size_mib(d: Path) -> float:
     return sum(p.stat().st_size for p in d.rglob("*") if p.is_file()) / 2**20
 
 
+def synth(kind: str, root: Path, hours: float, rate: float, interval: float) -> None:
+    """Child process: write one run folder and print its facts as JSON."""
+    from tests.reporting.synth import SynthPhase, make_run
+
+    if kind == "soak":
+        d = root / "soak"
+        s = make_run(d, interval_s=interval, seed=1, phases=(
+            SynthPhase("warm", "warmup", 600, rate), SynthPhase("soak", "steady", hours * 3600 - 1200, rate),
+            SynthPhase("cool", "cooldown", 600, rate)))
+    else:
+        d = root / kind
+        s = make_run(d, interval_s=interval, seed=10 + int(kind[-1]), latency_scale=1.0 + 0.1 * int(kind[-1]), gpus=0,
+                     phases=(SynthPhase("steady", "steady", 10_000, 10.0),))
+    print(json.dumps({"requests": s["overall"]["requests"],
+                      "lines": sum(1 for _ in (d / "points" / "run.lp").open()), "mib": round(size_mib(d), 1)}))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--synth", default=None, help=argparse.SUPPRESS)  # child mode: soak | run0 | run1
     ap.add_argument("--hours", type=float, default=24.0)
     ap.add_argument("--rate", type=float, default=5.0)
     ap.add_argument("--interval", type=float, default=5.0)
     ap.add_argument("--keep", type=Path, default=None, help="synthesise into DIR and keep it")
     args = ap.parse_args()
+    if args.synth:
+        assert args.keep is not None
+        synth(args.synth, args.keep, args.hours, args.rate, args.interval)
+        return
     out: dict[str, object] = {"cpus": os.cpu_count(), "load_avg": os.getloadavg()}
     with tempfile.TemporaryDirectory() as tmp:
         root = args.keep or Path(tmp)
+        facts = {}
+        for kind in ("soak", "run0", "run1"):
+            res = subprocess.run([sys.executable, "-m", "bench.bench_report", "--synth", kind, "--keep", str(root),
+                                  "--hours", str(args.hours), "--rate", str(args.rate), "--interval", str(args.interval)],
+                                 capture_output=True, text=True, check=True)
+            facts[kind] = json.loads(res.stdout)
+        out.update(soak_requests=facts["soak"]["requests"], soak_lines=facts["soak"]["lines"],
+                   soak_folder_mib=facts["soak"]["mib"])
         soak = root / "soak"
-        steady_s = args.hours * 3600 - 1200
-        t = time.perf_counter()
-        s = make_run(soak, interval_s=args.interval, seed=1, phases=(
-            SynthPhase("warm", "warmup", 600, args.rate), SynthPhase("soak", "steady", steady_s, args.rate),
-            SynthPhase("cool", "cooldown", 600, args.rate)))
-        out["soak_synth_s"] = round(time.perf_counter() - t, 1)
-        out["soak_requests"] = s["overall"]["requests"]
-        out["soak_lines"] = sum(1 for _ in (soak / "points" / "run.lp").open())
-        out["soak_folder_mib"] = round(size_mib(soak), 1)
         wall, rss, rc = child([sys.executable, "-m", "loadgen.cli", "report", str(soak)])
         out.update(report_wall_s=round(wall, 1), report_peak_rss_mib=round(rss, 0), report_rc=rc)
-
-        runs = []
-        for i, scale in enumerate((1.0, 1.1)):
-            d = root / f"run{i}"
-            make_run(d, interval_s=args.interval, seed=10 + i, latency_scale=scale, gpus=0, phases=(
-                SynthPhase("steady", "steady", 10_000, 10.0),))
-            runs.append(d)
-        out["compare_requests_each"] = json.loads((runs[0] / "summary.json").read_text())["overall"]["requests"]
+        runs = [root / "run0", root / "run1"]
+        out["compare_requests_each"] = facts["run0"]["requests"]
         wall, rss2, rc = child([sys.executable, "-m", "loadgen.cli", "compare", str(runs[0]), str(runs[1]),
                                 "--fail-on-regression", "5%", "--out", str(root / "compare.html")])
-        out.update(compare_wall_s=round(wall, 1), compare_rc=rc)
+        out.update(compare_wall_s=round(wall, 1), compare_peak_rss_mib=round(rss2, 0), compare_rc=rc)
         out["load_avg_after"] = os.getloadavg()
     print(json.dumps(out, indent=2))
 

@@ -58,18 +58,37 @@ class AggregateBuilder:
                      schema.T_METRIC.name: metric, schema.T_WINDOW.name: window})
         return Point(schema.LATENCY.name, tags, fields, now_ns)
 
+    def _phase_point(self, hs: HistogramSet, metric: str, phase: str, window: str, now_ns: int) -> Point | None:
+        h = hs.combined(metric, phase)
+        if not h.get_total_count():
+            return None
+        fields = {_SUMMARY_FIELDS[k]: v for k, v in summarize(h).items() if k in _SUMMARY_FIELDS}
+        tags = dict(self._tags)
+        tags.update({schema.T_PHASE.name: phase, schema.T_METRIC.name: metric, schema.T_WINDOW.name: window})
+        return Point(schema.PHASE_LATENCY.name, tags, fields, now_ns)
+
     def points(self, merged: HistogramSet, counters: Counters, *, interval_s: float, now_ns: int) -> list[Point]:
-        """Latency (interval and, for the keys that changed, cumulative), throughput and error points."""
+        """Latency per class and per phase (interval and, for the keys that changed, cumulative),
+        throughput and error points."""
         out: list[Point] = []
         changed = list(merged.keys())
+        metric_phases = sorted({(m, p) for m, p, _ in changed})
         for key in changed:
             p = self._latency_point(merged, key, "interval", now_ns)
+            if p is not None:
+                out.append(p)
+        for metric, phase in metric_phases:
+            p = self._phase_point(merged, metric, phase, "interval", now_ns)
             if p is not None:
                 out.append(p)
         if self.cumulative is not None:
             self.cumulative.merge(merged)
             for key in changed:
                 p = self._latency_point(self.cumulative, key, "cumulative", now_ns)
+                if p is not None:
+                    out.append(p)
+            for metric, phase in metric_phases:
+                p = self._phase_point(self.cumulative, metric, phase, "cumulative", now_ns)
                 if p is not None:
                     out.append(p)
         dt = interval_s if interval_s > 0 else 1.0

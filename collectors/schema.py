@@ -169,6 +169,13 @@ LATENCY = Measurement(
     (*_RUN, T_PHASE, T_CLASS, T_METRIC, T_WINDOW, T_ENDPOINT, T_MODEL),
     (F_COUNT, F_MEAN, F_MIN, F_MAX, F_P50, F_P90, F_P95, F_P99, F_P99_9),
 )
+PHASE_LATENCY = Measurement(
+    "llm_latency_phase",
+    "latency distribution per metric x phase, every class merged (the phase's own percentiles), every "
+    "aggregate_interval_s (master)",
+    (*_RUN, T_PHASE, T_METRIC, T_WINDOW, T_ENDPOINT, T_MODEL),
+    (F_COUNT, F_MEAN, F_MIN, F_MAX, F_P50, F_P90, F_P95, F_P99, F_P99_9),
+)
 
 # Interval throughput / goodput (master).
 F_INTERVAL = Field("interval_s", "s", "length of the interval the counts cover")
@@ -254,7 +261,7 @@ SINK = Measurement(
         F_OLDEST_UNSENT,
     ),
 )
-REQUEST_MEASUREMENTS: tuple[Measurement, ...] = (REQUEST, LATENCY, THROUGHPUT, ERRORS, HEALTH, SINK)
+REQUEST_MEASUREMENTS: tuple[Measurement, ...] = (REQUEST, LATENCY, PHASE_LATENCY, THROUGHPUT, ERRORS, HEALTH, SINK)
 
 # SLO state and run events (master): annotation regions and rolling-window SLO evaluation.
 T_EVENT = Tag("event", "run event kind: phase | violation | recovery | drift")
@@ -637,6 +644,7 @@ __all__ = [
     "PF_ARRIVALS_DUE",
     "PF_ELAPSED",
     "PF_JUDGED",
+    "PHASE_LATENCY",
     "PROM_ARRIVALS_DUE",
     "PROM_ARRIVALS_DUE_TOTAL",
     "PROM_DROPPED_ARRIVALS",

@@ -316,6 +316,11 @@ def render(summary: dict[str, Any], console: Console | None = None) -> None:
     for lost in gen.get("lost_slots", []):
         con.print(f"[yellow]lost worker[/]: slot {lost.get('slot')} silent since {lost.get('silent_since_s')} s, "
                   f"adopted at {lost.get('at_s')} s, {lost.get('lost_in_gap', 0)} arrivals lost in the gap")
+    for gap in summary.get("gaps") or []:  # a resumed run (--resume, loadgen/checkpoint.py)
+        con.print(f"[yellow]master restart[/]: last checkpoint at {gap['checkpoint_offset_s']} s, sending again "
+                  f"from {gap['restart_offset_s']} s, {gap['lost_in_gap']} arrivals lost in the gap")
+    if summary.get("partial"):
+        con.print(f"[yellow]partial[/]: the run so far, from its checkpoint at {summary.get('checkpoint_offset_s')} s")
     acc = summary["accounting"]
     if acc["unaccounted"]:
         con.print(f"[yellow]accounting[/]: {acc['unaccounted']} open-loop arrivals unaccounted "

@@ -13,9 +13,11 @@ kept so the report can print it:
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol
+
+from hdrh.histogram import HdrHistogram
 
 from collectors.counters import C_REQUESTS, Counters
 from collectors.histograms import HistogramSet, add_histogram, new_histogram, value_at_percentile
@@ -118,11 +120,31 @@ def judge(
     is judged and the 95 % interval only shown.  The error rate is errors (cancelled excluded) /
     requests sent in the judged phases.
     """
-    results: list[ObjectiveResult] = []
-    for o in objectives:
+    def merged_of(metric: str) -> HdrHistogram:
         merged = new_histogram()
         for phase in judged_phases:
-            add_histogram(merged, hs.combined(o.metric, phase))
+            add_histogram(merged, hs.combined(metric, phase))
+        return merged
+
+    requests = counters.total(C_REQUESTS, judged_phases)
+    errors = sum(counters.errors(judged_phases).values())
+    return judge_merged(objectives, max_error_rate, merged_of, requests, errors, judged_phases, confidence)
+
+
+def judge_merged(
+    objectives: Sequence[ObjectiveLike],
+    max_error_rate: float | None,
+    merged_of: Callable[[str], HdrHistogram],
+    requests: int,
+    errors: int,
+    judged_phases: Sequence[str],
+    confidence: float | None = None,
+) -> SloVerdict:
+    """:func:`judge` on already merged data: ``merged_of(metric)`` gives the judged histogram
+    (e.g. one ``slo.windows`` window, loadgen/windows.py); errors exclude cancelled requests."""
+    results: list[ObjectiveResult] = []
+    for o in objectives:
+        merged = merged_of(o.metric)
         j = judged_value(merged, float(o.percentile), confidence)
         results.append(ObjectiveResult(
             o.metric, float(o.percentile), float(o.max_ms), j.ci.value_ms, j.ci.samples,
@@ -130,8 +152,6 @@ def judge(
             ci_lo_ms=j.ci.lo_ms, ci_hi_ms=j.ci.hi_ms, ci_confidence=j.ci.confidence,
             judged_on=j.on, judged_ms=j.value_ms, note=j.reason(),
         ))
-    requests = counters.total(C_REQUESTS, judged_phases)
-    errors = sum(counters.errors(judged_phases).values())
     rate = errors / requests if requests else 0.0
     rate_ok = max_error_rate is None or rate <= max_error_rate
     return SloVerdict(list(judged_phases), results, rate, max_error_rate, rate_ok, confidence)
@@ -202,13 +222,16 @@ class ExitDecision:
         return {"exit_code": self.code, "rule": self.rule, "reasons": list(self.reasons)}
 
 
-def decide_exit(verdict: SloVerdict, health: RunHealth) -> ExitDecision:
-    """3 (invalid run) wins over 1 (SLO failed); 0 otherwise."""
+def decide_exit(verdict: SloVerdict, health: RunHealth, window_failures: Sequence[str] = ()) -> ExitDecision:
+    """3 (invalid run) wins over 1 (SLO failed: the run total or any ``slo.windows`` window); 0 otherwise.
+
+    ``window_failures``: one line per failed objective of each violating window (loadgen/windows.py).
+    """
     invalid = health.invalid_reasons()
     if invalid:
         return ExitDecision(EXIT_INVALID_RUN, "invalid run: " + invalid[0], invalid)
-    if not verdict.passed:
-        fails = verdict.failures()
+    if not verdict.passed or window_failures:
+        fails = verdict.failures() + list(window_failures)
         return ExitDecision(EXIT_SLO_FAILED, "SLO failed: " + fails[0], fails)
     if not verdict.judged:
         return ExitDecision(EXIT_PASS, "pass: valid run, no SLO declared", [])
@@ -223,5 +246,6 @@ __all__ = [
     "SloVerdict",
     "decide_exit",
     "judge",
+    "judge_merged",
     "percentile_ms",
 ]

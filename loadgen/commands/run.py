@@ -4,7 +4,9 @@ Headless by default; ``--web`` serves the live view while running: inferload's p
 ``/inferload/`` and Locust's web UI, on ``--web-host`` (default 127.0.0.1) and ``--web-port``.  Writes ``summary.json`` into the run's
 output folder (``runs/<scenario>-<UTC yyyymmddTHHMMSSZ>/`` or ``--out``), prints the summary
 and exits 0 pass / 1 SLO failed / 2 bad input / 3 results not valid (generator fell behind,
-ran too hot, lost a worker).
+ran too hot, lost a worker).  ``--max-duration`` and SIGTERM/SIGINT stop cleanly (drain, final
+checkpoint, summary, exit code); ``--resume RUN_DIR`` continues a run whose master died from its
+``checkpoint.json`` (docs/soak.md).
 """
 
 from __future__ import annotations
@@ -29,13 +31,20 @@ MODELS_TIMEOUT_S = 10.0
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="inferload run", description="Run a scenario locally, or as the Locust master of N workers.")
-    p.add_argument("scenario", type=Path, help="scenario YAML file")
+    p.add_argument("scenario", type=Path, nargs="?", default=None,
+                   help="scenario YAML file (with --resume: optional, the checkpoint's scenario is used)")
     p.add_argument("--out", type=Path, default=None, help="output folder (default runs/<scenario>-<UTC time>/)")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override a scenario value, e.g. --set target.base_url=http://127.0.0.1:8000")
     p.add_argument("--run-id", default=None, help="run id (default: the output folder's name)")
     p.add_argument("--junit", type=Path, default=None, metavar="FILE",
                    help="also write the SLO verdict as JUnit XML (one test case per objective)")
+    soak = p.add_argument_group("long runs (docs/soak.md)")
+    soak.add_argument("--max-duration", default=None, metavar="DURATION",
+                      help="stop cleanly at this plan offset (e.g. 8h): drain, final checkpoint, summary, exit code")
+    soak.add_argument("--resume", type=Path, default=None, metavar="RUN_DIR",
+                      help="continue the run in RUN_DIR from its checkpoint.json after the master died "
+                           "(same run id and t0; arrivals between checkpoint and restart are lost in the gap)")
     dist = p.add_argument_group("distributed")
     dist.add_argument("--master", action="store_true", help="run as Locust master; workers generate the load")
     dist.add_argument("--expect-workers", type=int, default=1, help="workers to wait for (with --master)")
@@ -99,9 +108,27 @@ def web_login(args: argparse.Namespace) -> tuple[str, str] | None:
     return str(args.web_user), password
 
 
+def max_duration(text: str | None) -> float | None:
+    """``--max-duration``: seconds > 0, from a duration such as ``90m`` or ``8h``."""
+    if text is None:
+        return None
+    from userinput.durations import parse_duration
+
+    try:
+        value = parse_duration(text)
+    except ValueError as err:
+        raise InputError(f"--max-duration: {err}") from None
+    if not isinstance(value, float) or not value > 0 or value == float("inf"):
+        raise InputError(f"--max-duration must be a duration > 0 (got {text!r})")
+    return value
+
+
 def main(argv: list[str]) -> int:
     args = build_parser().parse_args(argv)
     login = web_login(args)
+    max_duration_s = max_duration(args.max_duration)
+    if args.scenario is None and args.resume is None:
+        raise InputError("inferload run: give a scenario file (or --resume RUN_DIR)")
     if args.expect_workers < 1:
         raise InputError("--expect-workers must be >= 1")
     # Locust monkey-patches the standard library on import: import it before anything else heavy.
@@ -114,13 +141,31 @@ def main(argv: list[str]) -> int:
     from loadgen.report import render, write_summary
 
     setup_logging()
-    scenario = load_scenario(args.scenario, args.overrides)
-    scenario = resolve_model(scenario)
+    resume = None
+    if args.resume is not None:
+        from loadgen.checkpoint import check_resumable, load_checkpoint
+        from loadgen.config import Scenario
+
+        if args.overrides:
+            raise InputError("--set cannot change a resumed run: --resume uses the checkpoint's scenario")
+        if args.out is not None and args.out.resolve() != args.resume.resolve():
+            raise InputError("--resume writes into RUN_DIR: drop --out")
+        resume = load_checkpoint(args.resume)
+        check_resumable(resume, args.resume)
+        scenario = Scenario.model_validate(resume["scenario"])
+        from loadgen.locust.runtime import scenario_to_dict
+
+        if args.scenario is not None and scenario_to_dict(load_scenario(args.scenario, [])) != resume["scenario"]:
+            sys.stderr.write(f"inferload: {args.scenario} differs from the scenario in {args.resume}'s "
+                             f"checkpoint; the checkpoint's is used\n")
+    else:
+        scenario = load_scenario(args.scenario, args.overrides)
+        scenario = resolve_model(scenario)
     # Locally the dataset is read once and the in-process runtime reuses this plan and workload;
     # a master sends no requests, so it keeps no prompts (Plan only counts the dataset's rows).
     plan = Plan(scenario) if args.master else prepare(scenario).plan
-    out_dir: Path = args.out or default_out_dir(scenario.name)
-    run_id = args.run_id or out_dir.name
+    out_dir: Path = args.resume or args.out or default_out_dir(scenario.name)
+    run_id = str(resume["run_id"]) if resume is not None else (args.run_id or out_dir.name)
     opts = SessionOptions(
         run_id=run_id,
         master=args.master,
@@ -133,6 +178,8 @@ def main(argv: list[str]) -> int:
         web_port=args.web_port,
         web_login=login,
         out_dir=out_dir,
+        resume=resume,
+        max_duration_s=max_duration_s,
     )
     summary = run_session(scenario, plan, opts)
     path = write_summary(summary, out_dir)

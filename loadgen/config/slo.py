@@ -50,6 +50,21 @@ class SloConfig(StrictModel):
         "(e.g. 0.95); default: the point estimate is judged and the 95 % interval shown",
     )
     live: SloLiveConfig = Field(default_factory=SloLiveConfig, description="rolling-window evaluation in the master")
+    windows: list[Seconds] = Field(
+        default_factory=list, max_length=3,
+        description="also judge every consecutive window of this length (e.g. '1h') of the judged phases; "
+        "the summary lists each violating window and the exit code fails on any of them",
+    )
+
+    @field_validator("windows")
+    @classmethod
+    def _windows_positive_and_unique(cls, v: list[float]) -> list[float]:
+        for w in v:
+            if w < 1:
+                raise ValueError(f"windows must be >= 1 second (got {w:g})")
+        if len(set(v)) != len(v):
+            raise ValueError("windows must be different from each other")
+        return v
 
 
 __all__ = ["SloConfig", "SloLiveConfig", "SloMetric", "SloObjective"]

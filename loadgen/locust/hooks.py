@@ -20,6 +20,7 @@ from collectors.records import RequestRecord
 from loadgen.busy import LoopMonitor
 from loadgen.locust import messages as m
 from loadgen.locust.scheduler import RuntimeFactory, Scheduler
+from loadgen.locust.stats_cap import error_message
 from loadgen.locust.telemetry import Role, Telemetry, make_telemetry
 
 log = logging.getLogger(__name__)
@@ -35,7 +36,7 @@ def _fire_request_event(environment: Environment, rec: RequestRecord) -> None:
     e2e = rec.e2e_s
     exc: Exception | None = None
     if rec.error is not None:
-        exc = RuntimeError(f"{rec.error}: {rec.error_detail}"[:120] if rec.error_detail else str(rec.error))
+        exc = RuntimeError(error_message(str(rec.error), rec.error_detail))  # ids masked: bounded error entries
     environment.events.request.fire(
         request_type="LLM",
         name=f"e2e:{rec.phase}",

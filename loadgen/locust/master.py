@@ -15,6 +15,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 import gevent
@@ -24,11 +25,15 @@ from locust.runners import STATE_MISSING, LocalRunner, MasterRunner
 from collectors import schema
 from collectors.counters import C_DROPPED, C_GENERATOR_FAULT, C_REQUESTS, Counters
 from collectors.histograms import HistogramSet
+from loadgen import checkpoint as ckpt
 from loadgen.busy import BusyMeter, LoopMonitor
+from loadgen.config import Scenario
 from loadgen.live_run import LiveRun
 from loadgen.locust import messages as m
 from loadgen.locust.scheduler import Scheduler
+from loadgen.locust.stats_cap import trim_locust_stats
 from loadgen.locust.telemetry import Telemetry, interval_s
+from loadgen.plan import Plan
 from loadgen.progress import Snapshot
 from loadgen.recorder import merge_delta
 from loadgen.slo import percentile_ms
@@ -59,9 +64,9 @@ class Coordinator:
         self,
         environment: Environment,
         *,
-        scenario: Any,
+        scenario: Scenario,
         scenario_dict: dict[str, Any],
-        plan: Any,
+        plan: Plan,
         run_id: str,
         telemetry: Telemetry,
         local_scheduler: Scheduler | None = None,
@@ -100,6 +105,12 @@ class Coordinator:
         self.busy_by_worker: dict[str, dict[str, Any]] = {}  # the workers' own, from their reports
         self._loop_monitor = LoopMonitor(self.busy)
         self.live: LiveRun | None = None  # live SLO windows and run events, from start()
+        # checkpoints and restarts (loadgen/checkpoint.py, docs/soak.md); set by the session
+        self.checkpointer: ckpt.Checkpointer | None = None  # None: no checkpoints
+        self.resume_from: dict[str, Any] | None = None  # a checkpoint to continue (--resume)
+        self.max_duration_s: float | None = None  # --max-duration: stop at this plan offset
+        self.started_at: datetime | None = None
+        self.gaps: list[dict[str, Any]] = []  # restarts: arrivals lost between checkpoint and restart
         # called with every merged recorder delta (the live view keeps its own chart intervals)
         self.merge_listeners: list[Callable[[dict[str, Any]], None]] = []
         runner.register_message(m.DONE, self._on_done)
@@ -113,17 +124,25 @@ class Coordinator:
             mr = self.runner
             client_ids = sorted(client_ids, key=lambda c: mr.get_worker_index(c))
         self.n_slots = len(client_ids)
-        self.t0_wall = time.time() + START_LEAD_S + 0.05 * self.n_slots
+        lead = START_LEAD_S + 0.05 * self.n_slots
+        resume_at: float | None = None  # a resumed run: same t0, send from this plan offset on
+        if self.resume_from is not None:
+            self.t0_wall = float(self.resume_from["t0_unix"])
+            resume_at = time.time() + lead - self.t0_wall
+        else:
+            self.t0_wall = time.time() + lead
         for slot, cid in enumerate(client_ids):
             label = "local" if self.local else f"w{slot}"
             self.labels[cid] = label
             self.slot_owner[slot] = cid
             self.last_heartbeat[cid] = time.time()
-            msg = m.PlanMsg(self.run_id, self.scenario_dict, slot, self.n_slots, self.t0_wall, label)
+            msg = m.PlanMsg(self.run_id, self.scenario_dict, slot, self.n_slots, self.t0_wall, label, resume_at)
             self.runner.send_message(m.PLAN, msg.to_dict(), client_id=cid)
         # live SLO windows, phase and violation events: every interval runs it (loadgen/live_run.py)
         self.live = LiveRun(scenario=self.scenario, plan=self.plan, run_id=self.run_id,
                             t0_wall=self.t0_wall, cumulative=self.hs)
+        if self.resume_from is not None and resume_at is not None:
+            ckpt.restore(self, self.resume_from, resume_at)
 
     def offset_s(self, wall: float | None = None) -> float:
         return (time.time() if wall is None else wall) - self.t0_wall
@@ -142,7 +161,13 @@ class Coordinator:
             except Exception:
                 log.exception("merge listener failed")
 
+    def _known(self, client_id: str | None) -> bool:
+        """A worker this master gave a plan (a worker of a master that died before a restart is not)."""
+        return self.local or not self.labels or client_id in self.labels
+
     def _on_worker_report(self, client_id: str, data: dict[str, Any], **_kw: Any) -> None:
+        if not self._known(client_id):
+            return
         payload = data.get(m.REPORT_KEY)
         if payload:
             self._merge(payload.get("delta") or {})
@@ -160,6 +185,8 @@ class Coordinator:
         self.last_heartbeat[client_id] = timestamp
 
     def _on_done(self, environment: Environment, msg: Any, **_kw: Any) -> None:
+        if not self._known(getattr(msg, "node_id", None)):
+            return
         done = m.DoneMsg.from_dict(msg.data)
         self._merge(done.delta)
         if done.early and self.stop_requested_at is None:
@@ -312,18 +339,32 @@ class Coordinator:
                 log.exception("live SLO evaluation failed")
         self.interval_hs = HistogramSet()
         self.interval_counters = Counters()
+        try:  # Locust's own per-second counts, chart history and error entries (loadgen/locust/stats_cap.py)
+            trim_locust_stats(self.env.stats, now)
+        except Exception:
+            log.exception("trimming Locust's statistics failed")
         self.busy.add("aggregating", time.perf_counter() - t_start)
 
     def wait(self, on_tick: Callable[[Snapshot], None] | None = None, tick_s: float = 1.0) -> None:
         """Run until every slot is done or the deadline passes; ``on_tick`` gets a snapshot each tick."""
         every_s = interval_s(self.scenario)  # the run folder always gets the interval points
         next_interval = max(time.time(), self.t0_wall) + every_s
+        every_ckpt_s = float(self.scenario.generator.checkpoint_interval_s)
+        next_ckpt = time.time() + every_ckpt_s
         self._loop_monitor.start()
         while True:
             self.poll_local()
             self.watchdog()
             self.sample_cpu()
             now = time.time()
+            if (self.max_duration_s is not None and self.stop_requested_at is None
+                    and self.offset_s(now) >= self.max_duration_s):
+                log.warning("--max-duration %.0f s reached: stopping the run", self.max_duration_s)
+                self.request_stop()
+            if now >= next_ckpt:
+                self.checkpoint(now)
+                while next_ckpt <= now:
+                    next_ckpt += every_ckpt_s
             if self.telemetry.stop_requested and self.stop_requested_at is None:
                 log.error("telemetry spool full and sinks.influxdb.on_spool_full is stop_run: stopping the run")
                 self.request_stop()
@@ -347,6 +388,11 @@ class Coordinator:
                 self.telemetry.write_points(self.live.close(time.time(), self.stop_requested_at))
             except Exception:
                 log.exception("live SLO close failed")
+        self.checkpoint(time.time(), final=True)
+
+    def checkpoint(self, now: float, *, final: bool = False) -> None:
+        if self.checkpointer is not None and self.n_slots:
+            self.checkpointer.save(self, now, final=final)
 
     def missing_done_slots(self) -> list[int]:
         return sorted(set(range(self.n_slots)) - self.done_slots)

@@ -21,7 +21,6 @@ import logging
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any, Protocol
 
 import gevent
 from gevent.event import Event
@@ -29,36 +28,26 @@ from gevent.pool import Group
 
 from collectors.records import ErrorClass, RequestRecord
 from loadgen.busy import BusyMeter
+from loadgen.config import Scenario
 from loadgen.goodput import goodput_rule
 from loadgen.locust.messages import AdoptMsg, DoneMsg, PlanMsg
 from loadgen.locust.telemetry import NoTelemetry, Telemetry
+from loadgen.openai.payloads import PreparedRequest
+from loadgen.plan import Arrival, PhaseWindow, Plan
 from loadgen.recorder import Recorder
 
 log = logging.getLogger(__name__)
-
-
-class ArrivalLike(Protocol):
-    @property
-    def idx(self) -> int: ...
-    @property
-    def offset_s(self) -> float: ...
-    @property
-    def phase(self) -> str: ...
-    @property
-    def phase_index(self) -> int: ...
-    @property
-    def traffic_class(self) -> str: ...
 
 
 @dataclass(slots=True)
 class Runtime:
     """Everything a scheduler needs to send requests, built from the plan message."""
 
-    scenario: Any
-    plan: Any  # loadgen.plan.Plan
-    make_request: Callable[[Any], Any]  # arrival -> PreparedRequest
-    send: Callable[[Any, RequestRecord], None]  # OpenAIClient.send
-    closed_loop_request: Callable[[int, int, int, int], Any] | None = None  # (phase_index, slot, user, seq) -> arrival
+    scenario: Scenario
+    plan: Plan
+    make_request: Callable[[Arrival], PreparedRequest]
+    send: Callable[[PreparedRequest, RequestRecord], None]  # OpenAIClient.send
+    closed_loop_request: Callable[[int, int, int, int], Arrival] | None = None  # (phase_index, slot, user, seq)
 
 
 RuntimeFactory = Callable[[PlanMsg], Runtime]
@@ -242,7 +231,7 @@ class Scheduler:
                 return False
 
     def _walk(self, rt: Runtime, slot: int, n_slots: int, group: Group, start_after: float | None) -> None:
-        arrivals: Iterator[ArrivalLike] = rt.plan.arrivals(slot, n_slots, start_after)
+        arrivals: Iterator[Arrival] = rt.plan.arrivals(slot, n_slots, start_after)
         for a in arrivals:
             if self.stop_evt.is_set() or slot in self.released:
                 return
@@ -274,7 +263,7 @@ class Scheduler:
             for u in range(slot_share(int(users), slot, n_slots)):
                 group.spawn(self._closed_loop, rt, slot, ph, u)
 
-    def _closed_loop(self, rt: Runtime, slot: int, ph: Any, user: int) -> None:
+    def _closed_loop(self, rt: Runtime, slot: int, ph: PhaseWindow, user: int) -> None:
         assert rt.closed_loop_request is not None
         start_ns = self.t0_mono_ns + int(ph.start_s * 1e9)
         end_ns = self.t0_mono_ns + int(ph.end_s * 1e9)
@@ -290,7 +279,7 @@ class Scheduler:
             self._one(rt, a, now)
 
     # ---- one request ----------------------------------------------------------------------------
-    def _one(self, rt: Runtime, a: ArrivalLike, scheduled_ns: int) -> None:
+    def _one(self, rt: Runtime, a: Arrival, scheduled_ns: int) -> None:
         rec = RequestRecord(
             idx=a.idx,
             phase=a.phase,
@@ -345,7 +334,6 @@ class Scheduler:
 
 
 __all__ = [
-    "ArrivalLike",
     "DoneSender",
     "RequestHook",
     "Runtime",

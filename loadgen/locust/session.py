@@ -20,11 +20,14 @@ from typing import Any, TextIO
 import gevent
 from locust.env import Environment
 
+from loadgen.checkpoint import CHECKPOINT_FILE, Checkpointer
+from loadgen.config import Scenario
 from loadgen.locust.hooks import install_worker
 from loadgen.locust.master import Coordinator
 from loadgen.locust.runtime import build_runtime, scenario_to_dict
 from loadgen.locust.telemetry import Role, make_telemetry
 from loadgen.locust.user import SchedulerUser
+from loadgen.plan import Plan
 from loadgen.progress import Progress
 from loadgen.run_summary import exact_counts, phase_infos, request_profile, summarize
 from loadgen.server_metrics import start_server_metrics
@@ -52,6 +55,8 @@ class SessionOptions:
     web_port: int = 8089
     web_login: tuple[str, str] | None = None  # (username, password): the live view asks for them
     out_dir: Path | None = None  # the run's output folder (sink spool default: <out_dir>/spool)
+    resume: dict[str, Any] | None = None  # --resume: the run folder's checkpoint (loadgen/checkpoint.py)
+    max_duration_s: float | None = None  # --max-duration: clean stop at this plan offset
 
 
 def _install_signals(coord: Coordinator) -> None:
@@ -70,10 +75,12 @@ def _install_signals(coord: Coordinator) -> None:
 
 
 def run_session(
-    scenario: Any, plan: Any, opts: SessionOptions, progress_stream: TextIO | None = None
+    scenario: Scenario, plan: Plan, opts: SessionOptions, progress_stream: TextIO | None = None
 ) -> dict[str, Any]:
     """Run ``scenario``; return the summary dict (``summary["verdict"]["exit_code"]``)."""
     started = datetime.now(UTC)
+    if opts.resume is not None and opts.resume.get("started_at"):
+        started = datetime.fromisoformat(str(opts.resume["started_at"]))
     role: Role = "master" if opts.master else "local"
     telemetry = make_telemetry(scenario, role, opts.run_id, role, run_dir=opts.out_dir)
     env = Environment(user_classes=[SchedulerUser], host=str(scenario.target.base_url), stop_timeout=0)
@@ -104,6 +111,11 @@ def run_session(
                            login=opts.web_login)
         sys.stdout.write(f"inferload live view: {url}inferload/  (Locust web UI: {url})\n")
         sys.stdout.flush()
+    coord.started_at = started
+    coord.resume_from = opts.resume
+    coord.max_duration_s = opts.max_duration_s
+    if opts.out_dir is not None:
+        coord.checkpointer = Checkpointer(opts.out_dir / CHECKPOINT_FILE)
     _install_signals(coord)
     scrape = start_server_metrics(scenario, telemetry if live is None else live.tap(telemetry), opts.run_id)
     progress = Progress(progress_stream)

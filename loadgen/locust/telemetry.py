@@ -19,12 +19,15 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from collectors.counters import Counters
 from collectors.histograms import HistogramSet
 from collectors.point import Point
 from collectors.records import RequestRecord
+
+if TYPE_CHECKING:
+    from loadgen.config import Scenario
 
 log = logging.getLogger(__name__)
 
@@ -85,7 +88,7 @@ class NoTelemetry:
 _ROLES = {"local": "standalone", "master": "master", "worker": "worker"}
 
 
-def endpoint_alias(scenario: Any) -> str:
+def endpoint_alias(scenario: Scenario) -> str:
     """The ``endpoint`` tag: ``target.alias``, else the target's host:port (never the URL)."""
     target = scenario.target
     alias = getattr(target, "alias", None)
@@ -99,13 +102,13 @@ def endpoint_alias(scenario: Any) -> str:
     return f"{host}:{port}"
 
 
-def interval_s(scenario: Any) -> float:
+def interval_s(scenario: Scenario) -> float:
     sinks = getattr(scenario, "sinks", None)
     return float(sinks.aggregate_interval_s) if sinks is not None else DEFAULT_INTERVAL_S
 
 
 def make_telemetry(
-    scenario: Any, role: Role, run_id: str, worker_id: str, run_dir: Path | None = None
+    scenario: Scenario, role: Role, run_id: str, worker_id: str, run_dir: Path | None = None
 ) -> Telemetry:
     """The one factory the load generator uses.
 

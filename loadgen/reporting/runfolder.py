@@ -258,6 +258,10 @@ def load_summary(run_dir: Path) -> dict[str, Any]:
     if not run_dir.is_dir():
         raise InputError(f"{run_dir}: not a run folder (no such directory)")
     if not path.is_file():
+        from loadgen.checkpoint import CHECKPOINT_FILE, summary_from_checkpoint
+
+        if (run_dir / CHECKPOINT_FILE).is_file():  # a running or crashed run: its last checkpoint
+            return summary_from_checkpoint(run_dir)
         raise InputError(f"{run_dir}: not a run folder (no summary.json)")
     try:
         data = json.loads(path.read_text(encoding="utf-8"))

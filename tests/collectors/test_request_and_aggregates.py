@@ -201,9 +201,15 @@ def test_latency_points_cover_every_metric_phase_class() -> None:
     for i in range(20):
         record_request(hs, make_record(i, phase=("warmup", "measure")[i % 2], cls=("a", "b")[i // 10]))
     pts = AggregateBuilder(run_id="r", scenario="s", cumulative=False).points(hs, Counters(), interval_s=1, now_ns=1)
-    keys = {(p.tags["metric"], p.tags["phase"], p.tags["class"]) for p in pts}
+    by_class = [p for p in pts if p.measurement == schema.LATENCY.name]
+    keys = {(p.tags["metric"], p.tags["phase"], p.tags["class"]) for p in by_class}
     assert keys == set(hs.keys())  # noqa: SIM118
-    assert all(isinstance(p, Point) and p.measurement == schema.LATENCY.name for p in pts)
+    per_phase = {(p.tags["metric"], p.tags["phase"]): p.fields for p in pts
+                 if p.measurement == schema.PHASE_LATENCY.name}
+    assert set(per_phase) == {(m, ph) for m, ph, _ in hs.keys()}  # noqa: SIM118
+    for (metric, phase), f in per_phase.items():  # every class of the phase merged
+        assert f["count"] == hs.count(metric, phase)
+    assert all(isinstance(p, Point) for p in pts) and len(pts) == len(by_class) + len(per_phase)
 
 
 @pytest.mark.parametrize(

@@ -73,6 +73,7 @@ def make_run(
     confidence: float | None = None,
     run_id: str | None = None,
     workers: int = 1,
+    server_timings: bool = False,
 ) -> dict[str, Any]:
     """Write ``run_dir/summary.json`` and ``run_dir/points/run.lp``; return the summary."""
     rng = np.random.default_rng(seed)
@@ -96,7 +97,7 @@ def make_run(
             e2e = ttft + tpot * (toks - 1)
             ok = rng.random(n) >= error_rate
             cls = np.where(rng.random(n) < 0.75, 0, 1)
-            _requests(out, hs, counters, ph, tags, sched, lag, ttft, tpot, toks, e2e, ok, cls)
+            _requests(out, hs, counters, ph, tags, sched, lag, ttft, tpot, toks, e2e, ok, cls, server_timings)
             _intervals(out, ph, tags, start, interval_s, sched, lag, ttft, tpot, toks, e2e, ok, cls, workers)
             start += ph.duration_s
         _telemetry(out, rng, tags, start, interval_s, gpus, buckets)
@@ -125,7 +126,7 @@ def _ns(t: float) -> int:
 
 def _requests(out: TextIO, hs: HistogramSet, c: Counters, ph: SynthPhase, tags: dict[str, str], sched: np.ndarray,
               lag: np.ndarray, ttft: np.ndarray, tpot: np.ndarray, toks: np.ndarray, e2e: np.ndarray,
-              ok: np.ndarray, cls: np.ndarray) -> None:
+              ok: np.ndarray, cls: np.ndarray, server_timings: bool = False) -> None:
     lines = []
     for i in range(sched.size):
         cname = CLASSES[int(cls[i])]
@@ -143,6 +144,9 @@ def _requests(out: TextIO, hs: HistogramSet, c: Counters, ph: SynthPhase, tags: 
             fields.update(ttft_s=float(ttft[i]), ttft_sched_s=float(ttft[i] + lag[i]), tpot_s=float(tpot[i]),
                           e2e_s=float(e2e[i]), e2e_sched_s=float(e2e[i] + lag[i]), itl_mean_s=float(tpot[i]),
                           output_tokens=float(toks[i]))
+            if server_timings:  # the server's view: 40 % of TTFT queueing, the rest prefill; 2 ms outside
+                fields.update(server_queue_s=0.4 * float(ttft[i]), server_prefill_s=0.6 * float(ttft[i]) - 0.002,
+                              server_decode_s=float(e2e[i] - ttft[i]), client_overhead_s=0.002)
         else:
             c.add(ph.name, cname, "error:http_5xx", 1)
         t = {**tags, "phase": ph.name, "class": cname, "worker": "w0", "error": "ok" if ok[i] else "http_5xx",

@@ -85,3 +85,20 @@ def test_bad_lines_are_skipped_and_counted(tmp_path: Path) -> None:
     assert cli(["report", str(run), "--no-png", "--out", str(tmp_path / "r.html")]) == 0
     assert "1 malformed line(s) skipped" in (tmp_path / "r.html").read_text()
     assert not (tmp_path / "figures").exists()
+
+
+def test_model_vs_system_uses_per_request_server_timings(tmp_path: Path) -> None:
+    from loadgen.reporting.analysis import model_vs_system
+    from loadgen.reporting.runfolder import read_run
+
+    run = tmp_path / "run"
+    make_run(run, seed=2, gpus=0, buckets=0, server_timings=True)
+    mv = model_vs_system(read_run(run))
+    assert mv["source"] == "per-request server timings"
+    steady = mv["phases"]["steady"]
+    assert set(steady) == {"queue", "prefill", "decode", "outside the model"}
+    assert steady["outside the model"]["p50_ms"] == pytest.approx(2.0)
+    assert 15 < steady["queue"]["p50_ms"] < 25  # 40 % of a ~50 ms TTFT
+    # without them: the server's /metrics interval means, labelled as such
+    make_run(tmp_path / "plain", seed=2, gpus=0, buckets=0)
+    assert model_vs_system(read_run(tmp_path / "plain"))["source"].startswith("server /metrics interval means")

@@ -26,6 +26,7 @@ from collectors.records import RequestRecord
 from loadgen.config import Scenario
 from loadgen.locust.messages import AdoptMsg, DoneMsg, PlanMsg
 from loadgen.locust.scheduler import Runtime, Scheduler, slot_share
+from loadgen.openai.payloads import PreparedRequest
 from loadgen.plan import Arrival, Plan
 from loadgen.slo import RunHealth, decide_exit, judge
 from tests.support.models import scenario
@@ -40,12 +41,17 @@ def _scenario(tmp: Path, offsets: list[float], cap: int | None, drain_s: float) 
     return scenario(phases=[phase], max_inflight=cap, generator={"stop_timeout_s": drain_s})
 
 
+def _prepared(a: Arrival) -> PreparedRequest:
+    """The scheduler hands this to the (fake) client as is."""
+    return PreparedRequest(path="/v1/chat/completions", body=b"{}", max_tokens=a.output_tokens)
+
+
 def _scheduler(tmp: Path, offsets: list[float], service_s: float, cap: int | None, drain_s: float,
                sent: list[tuple[int, int, int]]) -> tuple[Scheduler, list[DoneMsg]]:
     done: list[DoneMsg] = []
     sc = _scenario(tmp, offsets, cap, drain_s)
 
-    def send(prepared: Arrival, rec: RequestRecord) -> None:
+    def send(prepared: PreparedRequest, rec: RequestRecord) -> None:
         rec.sent_ns = time.monotonic_ns()
         sent.append((rec.idx, rec.scheduled_ns, rec.sent_ns))
         gevent.sleep(service_s)
@@ -53,7 +59,7 @@ def _scheduler(tmp: Path, offsets: list[float], service_s: float, cap: int | Non
         rec.token_ns = [rec.first_token_ns]
 
     def make_runtime(msg: PlanMsg) -> Runtime:
-        return Runtime(sc, Plan(sc), lambda a: a, send)  # the "prepared request" is the arrival itself
+        return Runtime(sc, Plan(sc), _prepared, send)
 
     return Scheduler(make_runtime, done.append), done
 
@@ -134,7 +140,7 @@ def test_max_inflight_is_split_exactly_across_slots(tmp_path: Path) -> None:
     """Regression (issue 14): each slot's share was rounded up, so the workers together could exceed
     the declared max_inflight (3 slots of a cap of 4 allowed 2 + 2 + 2 = 6 in flight)."""
     sc = _scenario(tmp_path, [0.0, 0.1], cap=4, drain_s=1.0)
-    s = Scheduler(lambda msg: Runtime(sc, Plan(sc), lambda a: a, lambda a, r: None), lambda d: None)
+    s = Scheduler(lambda msg: Runtime(sc, Plan(sc), _prepared, lambda p, r: None), lambda d: None)
     rt = s._make_runtime(PlanMsg("r", {}, 0, 3, time.time(), "w0"))
     caps = [s._cap(rt, 0, slot, 3) for slot in range(3)]
     assert caps == [2, 1, 1] and sum(c or 0 for c in caps) == 4
@@ -145,10 +151,10 @@ def test_an_exception_inside_the_generator_is_a_generator_fault_not_the_targets_
     sc = _scenario(tmp_path, [0.0, 0.01], cap=None, drain_s=1.0)
     done: list[DoneMsg] = []
 
-    def broken_send(prepared: Arrival, rec: RequestRecord) -> None:
+    def broken_send(prepared: PreparedRequest, rec: RequestRecord) -> None:
         raise KeyError("a bug of ours")
 
-    s = Scheduler(lambda msg: Runtime(sc, Plan(sc), lambda a: a, broken_send), done.append)
+    s = Scheduler(lambda msg: Runtime(sc, Plan(sc), _prepared, broken_send), done.append)
     _plan(s, lead=0.2)
     s.start()
     assert s.join(timeout=5)

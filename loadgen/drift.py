@@ -1,0 +1,399 @@
+"""Drift and leak detection over a soak: trends of latency, errors and the server's state.
+
+Every aggregate interval the master adds one value per series (:data:`SERIES`): p50/p99 TTFT
+and ITL and the error rate of that interval (merged over the *drift phases*: the phases of kind
+``steady``, else the judged phases), and, from the server-metrics scrape, the target's KV-cache
+usage and waiting queue (and GPU framebuffer memory when such points pass through).  Each series
+is kept in at most :data:`MAX_BINS` time bins: when full, neighbouring bins merge pairwise, so
+memory stays fixed however long the run is while the bins stay evenly spread over it.
+
+The trend is an ordinary least-squares line through the bin means (value per hour of wall time)
+with a t-interval at :data:`CONFIDENCE`; the standard error is widened by the lag-1
+autocorrelation of the residuals (``sqrt((1 + r) / (1 - r))``, effective sample size), because
+neighbouring intervals of a soak are not independent.  A series *drifts upward* when
+
+- the interval's lower bound is above zero (statistically significant), and
+- the fitted rise over the fitted span is at least :data:`MIN_RISE` (20 %) of the fitted start
+  value (never less than the series' floor: 1 ms, 0.1 % errors, 1 % KV usage, 1 waiting
+  request, 100 MiB), so a tiny but significant slope over days is not flagged, and
+- it held on :data:`PERSIST` consecutive evaluations (one per interval, once
+  :data:`MIN_POINTS` values are in).
+
+The first time a series drifts the detector returns a ``run_event`` point (event ``drift``,
+objective = the series id, region from the first value to now, ``value`` = slope per hour,
+``threshold`` = the smallest slope per hour that would count as drift at that span); the summary
+gets a ``drift`` section with every series' fit.  Pure apart from a lock (the scrape thread adds
+server values): no clock, no I/O.  numpy only.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from collectors import schema
+from collectors.counters import C_REQUESTS, Counters
+from collectors.histograms import HistogramSet
+from collectors.point import Point
+from loadgen.hdr_counts import IntArr, hdr
+
+MAX_BINS = 512
+MIN_POINTS = 20  # values before a series is judged at all
+MIN_RISE = 0.20  # fitted rise over the span, as a fraction of the fitted start value
+PERSIST = 3  # consecutive evaluations that must agree before a drift is flagged
+CONFIDENCE = 0.95
+
+
+@dataclass(frozen=True, slots=True)
+class SeriesSpec:
+    id: str
+    unit: str
+    floor: float  # the smallest start level a rise is measured against (a series near 0)
+    description: str
+
+
+SERIES: tuple[SeriesSpec, ...] = (
+    SeriesSpec("ttft_p50", "s", 0.001, "interval p50 TTFT"),
+    SeriesSpec("ttft_p99", "s", 0.001, "interval p99 TTFT"),
+    SeriesSpec("itl_p50", "s", 0.001, "interval p50 inter-token latency"),
+    SeriesSpec("itl_p99", "s", 0.001, "interval p99 inter-token latency"),
+    SeriesSpec("error_rate", "ratio", 0.001, "interval errors / requests"),
+    SeriesSpec("kv_cache_usage", "ratio", 0.01, "the server's KV-cache usage (llm_server)"),
+    SeriesSpec("server_waiting", "requests", 1.0, "the server's waiting queue (llm_server)"),
+    SeriesSpec("gpu_fb_used_mib", "MiB", 100.0, "GPU framebuffer memory used (llm_gpu, when collected)"),
+)
+_SPECS = {s.id: s for s in SERIES}
+_LATENCY = (("ttft_p50", schema.M_TTFT, 50.0), ("ttft_p99", schema.M_TTFT, 99.0),
+            ("itl_p50", schema.M_ITL, 50.0), ("itl_p99", schema.M_ITL, 99.0))
+
+
+def t_quantile(p: float, df: float) -> float:
+    """Student-t quantile (Cornish-Fisher expansion around the normal; < 0.3 % off for df >= 3)."""
+    z = _norm_ppf(p)
+    if math.isinf(df):
+        return z
+    z3, z5, z7 = z**3, z**5, z**7
+    return (z + (z3 + z) / (4 * df) + (5 * z5 + 16 * z3 + 3 * z) / (96 * df**2)
+            + (3 * z7 + 19 * z5 + 17 * z3 - 15 * z) / (384 * df**3))
+
+
+def _norm_ppf(p: float) -> float:
+    """Standard normal quantile (Acklam's rational approximation, relative error < 1.2e-9 after refinement)."""
+    if not 0.0 < p < 1.0:
+        raise ValueError("p must be in (0, 1)")
+    a = (-3.969683028665376e01, 2.209460984245205e02, -2.759285104469687e02, 1.383577518672690e02,
+         -3.066479806614716e01, 2.506628277459239e00)
+    b = (-5.447609879822406e01, 1.615858368580409e02, -1.556989798598866e02, 6.680131188771972e01,
+         -1.328068155288572e01)
+    c = (-7.784894002430293e-03, -3.223964580411365e-01, -2.400758277161838e00, -2.549732539343734e00,
+         4.374664141464968e00, 2.938163982698783e00)
+    d = (7.784695709041462e-03, 3.224671290700398e-01, 2.445134137142996e00, 3.754408661907416e00)
+    lo = 0.02425
+    if p < lo:
+        q = math.sqrt(-2 * math.log(p))
+        x = (((((c[0] * q + c[1]) * q + c[2]) * q + c[3]) * q + c[4]) * q + c[5]) / \
+            ((((d[0] * q + d[1]) * q + d[2]) * q + d[3]) * q + 1)
+    elif p <= 1 - lo:
+        q = p - 0.5
+        r = q * q
+        x = (((((a[0] * r + a[1]) * r + a[2]) * r + a[3]) * r + a[4]) * r + a[5]) * q / \
+            (((((b[0] * r + b[1]) * r + b[2]) * r + b[3]) * r + b[4]) * r + 1)
+    else:
+        q = math.sqrt(-2 * math.log(1 - p))
+        x = -(((((c[0] * q + c[1]) * q + c[2]) * q + c[3]) * q + c[4]) * q + c[5]) / \
+            ((((d[0] * q + d[1]) * q + d[2]) * q + d[3]) * q + 1)
+    # one Halley step on erfc
+    e = 0.5 * math.erfc(-x / math.sqrt(2)) - p
+    u = e * math.sqrt(2 * math.pi) * math.exp(x * x / 2)
+    return x - u / (1 + x * u / 2)
+
+
+@dataclass(frozen=True, slots=True)
+class Trend:
+    """An OLS line ``value = start + slope * (t - t_first)`` (t in hours) with its interval."""
+
+    points: int
+    span_h: float
+    slope_per_h: float
+    ci_lo_per_h: float
+    ci_hi_per_h: float
+    start: float  # fitted value at the first bin
+    end: float  # fitted value at the last bin
+    autocorrelation: float  # lag-1 autocorrelation of the residuals (0 when negative)
+
+    def rise_fraction(self, floor: float) -> float:
+        return (self.end - self.start) / max(abs(self.start), floor)
+
+
+def fit_trend(t_h: Sequence[float] | np.ndarray, y: Sequence[float] | np.ndarray,
+              confidence: float = CONFIDENCE) -> Trend | None:
+    """OLS slope per hour with an autocorrelation-widened t-interval; None with < 3 points or no span."""
+    t = np.asarray(t_h, dtype=np.float64)
+    v = np.asarray(y, dtype=np.float64)
+    n = len(t)
+    if n < 3:
+        return None
+    tm, vm = float(t.mean()), float(v.mean())
+    dt = t - tm
+    sxx = float(dt @ dt)
+    if sxx <= 0.0:
+        return None
+    slope = float(dt @ (v - vm)) / sxx
+    resid = v - (vm + slope * dt)
+    rss = float(resid @ resid)
+    r = 0.0
+    if rss > 0.0 and n > 3:
+        r = max(0.0, min(0.99, float(resid[1:] @ resid[:-1]) / rss))
+    se = math.sqrt(rss / (n - 2) / sxx) * math.sqrt((1 + r) / (1 - r))
+    df = max(1.0, (n - 2) * (1 - r) / (1 + r))
+    half = t_quantile(0.5 + confidence / 2, df) * se
+    t_first, t_last = float(t[0]), float(t[-1])
+    return Trend(n, t_last - t_first, slope, slope - half, slope + half,
+                 vm + slope * (t_first - tm), vm + slope * (t_last - tm), r)
+
+
+class BinnedSeries:
+    """At most ``max_bins`` (mean time, mean value) bins; when full, neighbours merge pairwise."""
+
+    __slots__ = ("_n", "_t", "_y", "max_bins", "per_bin", "values")
+
+    def __init__(self, max_bins: int = MAX_BINS) -> None:
+        self.max_bins = max_bins
+        self.per_bin = 1  # values per bin (doubles at every merge)
+        self._t: list[float] = []
+        self._y: list[float] = []
+        self._n: list[int] = []
+        self.values = 0
+
+    def add(self, t: float, y: float) -> None:
+        if not math.isfinite(y):
+            return
+        self.values += 1
+        if self._n and self._n[-1] < self.per_bin:
+            k = self._n[-1]
+            self._t[-1] = (self._t[-1] * k + t) / (k + 1)
+            self._y[-1] = (self._y[-1] * k + y) / (k + 1)
+            self._n[-1] = k + 1
+            return
+        if len(self._n) >= self.max_bins:
+            self._halve()
+        self._t.append(t)
+        self._y.append(y)
+        self._n.append(1)
+
+    def _halve(self) -> None:
+        t, y, n = self._t, self._y, self._n
+        nt: list[float] = []
+        ny: list[float] = []
+        nn: list[int] = []
+        for i in range(0, len(n) - 1, 2):
+            k = n[i] + n[i + 1]
+            nt.append((t[i] * n[i] + t[i + 1] * n[i + 1]) / k)
+            ny.append((y[i] * n[i] + y[i + 1] * n[i + 1]) / k)
+            nn.append(k)
+        if len(n) % 2:
+            nt.append(t[-1])
+            ny.append(y[-1])
+            nn.append(n[-1])
+        self._t, self._y, self._n = nt, ny, nn
+        self.per_bin *= 2
+
+    def __len__(self) -> int:
+        return len(self._n)
+
+    def arrays(self) -> tuple[list[float], list[float]]:
+        return list(self._t), list(self._y)
+
+
+@dataclass(slots=True)
+class _State:
+    spec: SeriesSpec
+    bins: BinnedSeries = field(default_factory=BinnedSeries)
+    streak: int = 0
+    flagged_at_s: float | None = None  # seconds after t0 when first flagged
+    first_wall: float | None = None
+    last_trend: Trend | None = None
+
+
+def drift_phases(scenario: Any) -> list[str]:
+    """Phases whose intervals feed the latency/error series: kind ``steady``, else the judged ones."""
+    steady = [str(p.name) for p in scenario.phases if str(getattr(p, "kind", "")) == "steady"]
+    return steady or [str(p) for p in scenario.slo_phases()]
+
+
+class DriftDetector:
+    """Per-series bounded bins, a trend fit per interval, ``run_event`` drift points when one starts."""
+
+    def __init__(self, *, t0_wall: float, phases: Iterable[str], run_tags: Mapping[str, str],
+                 min_points: int = MIN_POINTS, min_rise: float = MIN_RISE, persist: int = PERSIST,
+                 confidence: float = CONFIDENCE, max_bins: int = MAX_BINS) -> None:
+        self.t0_wall = t0_wall
+        self.phases = list(phases)
+        self.run_tags = dict(run_tags)
+        self.min_points = min_points
+        self.min_rise = min_rise
+        self.persist = persist
+        self.confidence = confidence
+        self._state = {s.id: _State(s, BinnedSeries(max_bins)) for s in SERIES}
+        self._lock = threading.Lock()
+
+    # ---- input ------------------------------------------------------------------------------------
+    def add(self, series: str, wall_s: float, value: float) -> None:
+        st = self._state[series]
+        with self._lock:
+            if st.first_wall is None:
+                st.first_wall = wall_s
+            st.bins.add((wall_s - self.t0_wall) / 3600.0, float(value))
+
+    def on_interval(self, now_s: float, hs: HistogramSet, counters: Counters) -> list[Point]:
+        """This interval's latency and error values (drift phases only), then an evaluation."""
+        phases = [p for p in self.phases if p in hs.phases()]
+        for sid, metric, pct in _LATENCY:
+            dense = _dense(hs, metric, phases)
+            if dense is not None:
+                value = hdr().dense_percentile_s(dense, pct)
+                if value is not None:
+                    self.add(sid, now_s, value)
+        requests = counters.total(C_REQUESTS, self.phases)
+        if requests:
+            self.add("error_rate", now_s, sum(counters.errors(self.phases).values()) / requests)
+        return self.evaluate(now_s)
+
+    def observe_points(self, points: Iterable[Point]) -> None:
+        """Server-scrape (``llm_server``) and GPU (``llm_gpu``) points passing to the sinks."""
+        for p in points:
+            if p.measurement == schema.SERVER.name:
+                wall = p.time_ns / 1e9 if p.time_ns else None
+                if wall is None:
+                    continue
+                kv = p.fields.get(schema.SF_KV_CACHE_USAGE.name)
+                if kv is not None:
+                    self.add("kv_cache_usage", wall, float(kv))
+                waiting = p.fields.get(schema.SF_WAITING.name)
+                if waiting is not None:
+                    self.add("server_waiting", wall, float(waiting))
+            elif p.measurement == schema.GPU.name and p.time_ns:
+                fb = p.fields.get(schema.GF_FB_USED.name)
+                if fb is not None:
+                    self.add("gpu_fb_used_mib", p.time_ns / 1e9, float(fb))
+
+    def tap(self, telemetry: Any) -> DriftTap:
+        """The object to hand the server-metrics scrape: observes its points, forwards them."""
+        return DriftTap(self, telemetry)
+
+    # ---- judgement --------------------------------------------------------------------------------
+    def _judge(self, st: _State) -> bool:
+        with self._lock:
+            if st.bins.values < self.min_points:
+                return False
+            t, y = st.bins.arrays()
+        trend = fit_trend(t, y, self.confidence)
+        st.last_trend = trend
+        return trend is not None and trend.ci_lo_per_h > 0 and trend.rise_fraction(st.spec.floor) >= self.min_rise
+
+    def evaluate(self, now_s: float) -> list[Point]:
+        out: list[Point] = []
+        for st in self._state.values():
+            drifting = self._judge(st)
+            st.streak = st.streak + 1 if drifting else 0
+            if st.streak >= self.persist and st.flagged_at_s is None:
+                st.flagged_at_s = now_s - self.t0_wall
+                out.append(self._event(st, now_s))
+        return out
+
+    def _event(self, st: _State, now_s: float) -> Point:
+        trend = st.last_trend
+        assert trend is not None and st.first_wall is not None
+        start = st.first_wall
+        tags = dict(self.run_tags)
+        tags[schema.T_PHASE.name] = self.phases[-1] if self.phases else ""  # the (last) drift phase
+        tags[schema.T_EVENT.name] = schema.EVENT_DRIFT
+        tags[schema.T_OBJECTIVE.name] = st.spec.id
+        min_slope = self.min_rise * max(abs(trend.start), st.spec.floor) / max(trend.span_h, 1e-9)
+        return Point(schema.RUN_EVENT.name, tags, {
+            schema.EF_END_MS.name: float(int(now_s * 1000)),
+            schema.EF_DURATION.name: max(0.0, now_s - start),
+            schema.EF_VALUE.name: trend.slope_per_h,
+            schema.EF_THRESHOLD.name: min_slope,
+        }, int(start * 1e9))
+
+    def close(self, now_s: float) -> list[Point]:
+        """Run end: a final evaluation (the summary's fits); drift events for series drifting now."""
+        out: list[Point] = []
+        for st in self._state.values():
+            if self._judge(st) and st.flagged_at_s is None:
+                st.flagged_at_s = now_s - self.t0_wall
+                out.append(self._event(st, now_s))
+        return out
+
+    def summary(self) -> dict[str, Any]:
+        """The summary's ``drift`` section: every series with values, its fit, and the flagged ones."""
+        series: dict[str, Any] = {}
+        for sid, st in self._state.items():
+            if st.bins.values == 0:
+                continue
+            tr = st.last_trend
+            row: dict[str, Any] = {"unit": st.spec.unit, "description": st.spec.description,
+                                   "values": st.bins.values, "bins": len(st.bins)}
+            if tr is not None:
+                row.update({
+                    "span_h": tr.span_h, "slope_per_h": tr.slope_per_h,
+                    "ci_lo_per_h": tr.ci_lo_per_h, "ci_hi_per_h": tr.ci_hi_per_h,
+                    "fitted_start": tr.start, "fitted_end": tr.end,
+                    "rise_fraction": tr.rise_fraction(st.spec.floor),
+                    "residual_autocorrelation": tr.autocorrelation,
+                })
+            row["drifting"] = st.flagged_at_s is not None
+            row["flagged_at_s"] = st.flagged_at_s
+            series[sid] = row
+        return {
+            "phases": list(self.phases),
+            "confidence": self.confidence,
+            "min_rise_fraction": self.min_rise,
+            "min_points": self.min_points,
+            "series": series,
+            "flagged": [sid for sid, st in self._state.items() if st.flagged_at_s is not None],
+        }
+
+
+class DriftTap:
+    """Stands in for the telemetry given to the server-metrics scrape (its thread calls ``write_points``)."""
+
+    def __init__(self, detector: DriftDetector, telemetry: Any) -> None:
+        self._detector = detector
+        self._telemetry = telemetry
+
+    def write_points(self, points: list[Point]) -> None:
+        try:
+            self._detector.observe_points(points)
+        except Exception:  # never lose the points because of the detector
+            import logging
+
+            logging.getLogger(__name__).exception("drift: observing server points failed")
+        self._telemetry.write_points(points)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._telemetry, name)
+
+
+def _dense(hs: HistogramSet, metric: str, phases: Sequence[str]) -> IntArr | None:
+    total: IntArr | None = None
+    for phase in phases:
+        for cls in hs.classes():
+            h = hs.get(metric, phase, cls)
+            if h is None or not h.get_total_count():
+                continue
+            c = hdr().counts(h)
+            total = c.copy() if total is None else total + c
+    return total
+
+
+__all__ = [
+    "MAX_BINS", "MIN_POINTS", "MIN_RISE", "PERSIST", "SERIES", "BinnedSeries", "DriftDetector", "DriftTap",
+    "SeriesSpec", "Trend", "drift_phases", "fit_trend", "t_quantile",
+]
