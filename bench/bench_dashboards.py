@@ -6,7 +6,8 @@ Run by hand (not a test)::
 
 It starts Debian's ``influxd`` (tests/support/influx.py) on loopback, synthesises ``--hours`` of
 one soak run's points at the default ``sinks.aggregate_interval_s`` (5 s) ending now: interval
-and cumulative ``llm_latency`` (7 metrics x 2 classes), ``llm_throughput``, ``llm_errors``,
+and cumulative ``llm_latency`` (7 metrics x 2 classes) and ``llm_latency_phase`` (7 metrics),
+``llm_throughput``, ``llm_errors``,
 ``loadgen_health`` and ``telemetry_sink`` (master + 4 workers), ``run_progress``, ``llm_slo``
 (3 objectives x 2 windows), ``llm_slo_count``, ``llm_server`` and ``llm_server_latency`` (every
 5 s), ``collector_health``, ``gpu`` (``--gpus`` GPUs at 1 s) and ``run_event`` regions (a 5-min
@@ -35,7 +36,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from collectors import schema as s
-from dashboards import build, expand
+from dashboards import build, expand, steady_peak
 from tests.support.influx import InfluxServer
 
 INTERVAL_S = 5
@@ -76,6 +77,16 @@ def lines(start: int, end: int, gpus: int) -> Iterator[str]:
                                       s.F_P95.name: v * 1.8, s.F_P99.name: v * 2.5, s.F_P99_9.name: v * 3.5})
                            + f" {t}")
             n = 40.0 * (2 if burst else 1)
+            if cls == CLASSES[0]:  # per phase, every class merged
+                ptags = f"{base},{s.T_PHASE.name}={ph},{ep}"
+                for metric in (s.M_TTFT, s.M_TTFT_SCHED, s.M_ITL, s.M_TPOT, s.M_E2E, s.M_E2E_SCHED, s.M_SCHEDULE_LAG):
+                    v = 0.05 * (3 if burst else 1) * (1 + (k % 7) / 10)
+                    for window in s.WINDOWS:
+                        yield (f"{s.PHASE_LATENCY.name},{ptags},{s.T_METRIC.name}={metric},{s.T_WINDOW.name}={window} "
+                               + _fields({s.F_COUNT.name: 80.0, s.F_MEAN.name: v, s.F_MIN.name: v / 3,
+                                          s.F_MAX.name: v * 4, s.F_P50.name: v, s.F_P90.name: v * 1.5,
+                                          s.F_P95.name: v * 1.8, s.F_P99.name: v * 2.5, s.F_P99_9.name: v * 3.5})
+                               + f" {t}")
             yield (f"{s.THROUGHPUT.name},{tags} " + _fields({
                 s.F_INTERVAL.name: 5.0, s.F_REQUESTS.name: n, s.F_OK_REQUESTS.name: n - 1, s.F_ERRORS.name: 1.0,
                 s.F_GOOD.name: n - 3, s.F_REQ_RATE.name: n / 5, s.F_OUT_TOK.name: n * 150,
@@ -158,6 +169,7 @@ def _queries(from_ms: int, to_ms: int) -> dict[str, list[tuple[str, str]]]:
     values: dict[str, expand.Value] = {v: expand.ALL for v in ("scenario", "phase", "class", "model", "endpoint",
                                                                "host", "gpu")}
     values.update(run_id=RUN_ID, baseline="soak")
+    values.update({name: "0.1" for name, _ in steady_peak.RATIOS.values()})  # hidden: the baseline's p99 (a number)
     out = {}
     for name, d in build.dashboards().items():
         defs = expand.var_defs(d)

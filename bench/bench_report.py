@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import subprocess
 import sys
 import tempfile
@@ -29,18 +28,21 @@ from pathlib import Path
 
 
 def child(cmd: list[str]) -> tuple[float, float, int]:
-    """(wall s, peak RSS MiB of the children so far, exit code).
+    """(wall s, peak RSS MiB of this child alone (``wait4``), exit code).
 
     Linux keeps a process's RSS high-water mark across fork and exec, so the parent stays small:
     the run folders are synthesised in children too (``--synth``).
     """
     t = time.perf_counter()
-    proc = subprocess.run(cmd, capture_output=True, text=True)
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    assert proc.stderr is not None
+    err = proc.stderr.read()
+    _, status, usage = os.wait4(proc.pid, 0)
+    proc.returncode = os.waitstatus_to_exitcode(status)
     wall = time.perf_counter() - t
-    rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024.0
     if proc.returncode not in (0, 1):
-        sys.stderr.write(proc.stderr)
-    return wall, rss, proc.returncode
+        sys.stderr.write(err.decode(errors="replace"))
+    return wall, usage.ru_maxrss / 1024.0, proc.returncode
 
 
 def size_mib(d: Path) -> float:

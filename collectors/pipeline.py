@@ -29,7 +29,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from collectors import schema
+from collectors import lineproto, schema
 from collectors.aggregates import AggregateBuilder
 from collectors.counters import Counters
 from collectors.health import HealthLimits, HealthSample, health_point
@@ -43,6 +43,7 @@ from collectors.sinks.config import FileSinkConfig, SinksConfig
 log = logging.getLogger(__name__)
 
 RUN_FOLDER_SINK = "run_folder"
+MAX_SHIPPED = 50_000  # raw points a worker holds for the master between two reports (then dropped, counted)
 POINTS_DIR = "points"
 INTERVALS_FILE = "intervals.lp"
 REQUESTS_FILE = "requests.lp"
@@ -67,6 +68,7 @@ class RequestTelemetry:
         on_stop_run: Callable[[], None] | None = None,
         sinks: list[Sink] | None = None,
         close_timeout_s: float = 10.0,
+        ship_raw: bool = False,
     ) -> None:
         if role not in schema.ROLES:
             raise ValueError(f"role must be one of {', '.join(schema.ROLES)}")
@@ -94,6 +96,9 @@ class RequestTelemetry:
             self._raw_sinks.append(self._run_folder_raw)
         self._all_but_prometheus = [s for s in self.sinks if s.name != "prometheus"]
         self.close_timeout_s = close_timeout_s
+        # a worker keeps its sampled raw points, encoded, for the master's run folder (take_raw)
+        self._ship: list[str] | None = [] if ship_raw and self._writes_raw else None
+        self.ship_dropped = 0
         self._last_interval_s: float | None = None
         self._last_lag: tuple[float, float, float] = (0.0, 0.0, 0.0)
         self._records = 0
@@ -145,7 +150,7 @@ class RequestTelemetry:
         agg = FileSink(FileSinkConfig(path=folder / INTERVALS_FILE))
         agg.name = RUN_FOLDER_SINK
         self.sinks.append(agg)
-        if self._writes_raw:
+        if self._writes_raw or self.role == "master":  # the master writes what workers ship
             raw = FileSink(FileSinkConfig(path=folder / REQUESTS_FILE))
             raw.name = RUN_FOLDER_SINK
             self._run_folder_raw = raw
@@ -153,7 +158,7 @@ class RequestTelemetry:
     # ---- the request path ------------------------------------------------------------------
     def on_record(self, rec: RequestRecord) -> None:
         """One finished request: (sampled) written as a raw point.  O(1); never raises."""
-        if not self._writes_raw or not self._raw_sinks:
+        if not self._writes_raw or not (self._raw_sinks or self._ship is not None):
             return
         try:
             self._records += 1
@@ -162,10 +167,30 @@ class RequestTelemetry:
                 batch = [point]
                 for sink in self._raw_sinks:
                     sink.write(batch)
+                if self._ship is not None:
+                    if len(self._ship) < MAX_SHIPPED:
+                        self._ship.append(lineproto.encode(point))
+                    else:
+                        self.ship_dropped += 1
         except Exception:
             self._record_errors += 1
             if self._record_errors == 1:
                 log.exception("telemetry: a request record could not be processed (counted, logged once)")
+
+    def take_raw(self) -> list[str]:
+        """Worker: the raw points (line protocol) sampled since the last call, for the master."""
+        if not self._ship:
+            return []
+        out, self._ship = self._ship, []
+        return out
+
+    def write_raw_lines(self, lines: list[str]) -> None:
+        """Master: a worker's shipped raw points, appended to ``<run_dir>/points/requests.lp``."""
+        raw = self._run_folder_raw
+        if raw is not None and lines:
+            write_lines = getattr(raw, "write_lines", None)
+            if write_lines is not None:
+                write_lines(lines)
 
     # ---- the master's interval ---------------------------------------------------------------
     def on_interval(self, merged: HistogramSet, counters: Counters, now_s: float | None = None) -> float:
@@ -295,6 +320,7 @@ class RequestTelemetry:
             "records": self._records,
             "raw_points_sampled_out": self._requests.sampled_out,
             "record_errors": self._record_errors,
+            "raw_points_not_shipped": self.ship_dropped,
             "intervals": self.intervals,
             "invalid_intervals": self.invalid_intervals,
             "sinks": finals,

@@ -267,12 +267,14 @@ REQUEST_MEASUREMENTS: tuple[Measurement, ...] = (REQUEST, LATENCY, PHASE_LATENCY
 T_EVENT = Tag("event", "run event kind: phase | violation | recovery | drift")
 T_OBJECTIVE = Tag("objective", "SLO objective id, e.g. ttft_p99, e2e_p90, error_rate (empty for phase events)")
 T_SLO_WINDOW = Tag("slo_window", "rolling SLO evaluation window, e.g. 1m, 5m (scenario slo.live.windows)")
+T_PHASE_KIND = Tag("phase_kind", "phase events: the phase's kind from the scenario (warmup, steady, burst, peak, cooldown, ...)")
+T_PROCESS = Tag("process", "phase events: the phase's arrival process name (poisson, gamma, spike, ramp, concurrency, ...)")
 EVENT_PHASE = "phase"
 EVENT_VIOLATION = "violation"
 EVENT_RECOVERY = "recovery"
 EVENT_DRIFT = "drift"
 EVENT_KINDS: tuple[str, ...] = (EVENT_DRIFT, EVENT_PHASE, EVENT_RECOVERY, EVENT_VIOLATION)
-SLO_TAGS: tuple[Tag, ...] = (T_EVENT, T_OBJECTIVE, T_SLO_WINDOW)
+SLO_TAGS: tuple[Tag, ...] = (T_EVENT, T_OBJECTIVE, T_SLO_WINDOW, T_PHASE_KIND, T_PROCESS)
 EF_END_MS = Field("end_ms", "ms (Unix)", "region end, Unix epoch milliseconds (Grafana annotation timeEnd)")
 EF_DURATION = Field("duration_s", "s", "region length: end - start")
 EF_VALUE = Field(
@@ -280,12 +282,13 @@ EF_VALUE = Field(
     "violation: peak value over the region (seconds for latency, ratio for error rate); recovery: seconds",
 )
 EF_THRESHOLD = Field("threshold", "objective unit", "the objective's threshold (seconds for latency, ratio for error rate)")
+EF_RATE = Field("rate", "1/s", "phase events: the phase's target mean arrival rate (the plan's rate_hint; closed loop: 0)")
 RUN_EVENT = Measurement(
     "run_event",
     "annotation regions (master): time = region start; a phase when it ends, a violation when it ends "
     "(an open one at run end), a burst recovery when it is known",
-    (*_RUN, T_PHASE, T_EVENT, T_OBJECTIVE),
-    (EF_END_MS, EF_DURATION, EF_VALUE, EF_THRESHOLD),
+    (*_RUN, T_PHASE, T_EVENT, T_OBJECTIVE, T_PHASE_KIND, T_PROCESS),
+    (EF_END_MS, EF_DURATION, EF_VALUE, EF_THRESHOLD, EF_RATE),
 )
 SF_SLO_VALUE = Field(
     "value", "objective unit", "the objective's metric over the window (seconds for latency percentiles, ratio for error rate)",
@@ -342,6 +345,9 @@ PROM_SLO_VIOLATING = "inferload_slo_violating"  # gauge {run_id, scenario, phase
 PROM_SLO_VIOLATIONS = "inferload_slo_violations"  # counter {run_id, scenario, phase, objective}: ended
 PROM_ARRIVALS_DUE = "inferload_arrivals_due"  # counter {run_id, scenario, phase}: arrivals scheduled
 PROM_SERVER_WAITING = "inferload_server_waiting"  # gauge {host, model}: engine queue (llm_server.waiting)
+# gauge 1 {run_id, scenario, phase, objective}: the master flagged a significant upward drift of the
+# series named by ``objective`` (ttft_p99, kv_cache_usage, ...; run_event event=drift, loadgen/drift.py)
+PROM_DRIFT = "inferload_drift_detected"
 PROM_SLO_GOOD_TOTAL = PROM_SLO_GOOD + "_total"
 PROM_SLO_REQUESTS_TOTAL = PROM_SLO_REQUESTS + "_total"
 PROM_REQUESTS_TOTAL = PROM_REQUESTS + "_total"
@@ -515,6 +521,7 @@ __all__ = [
     "DROP_REASONS",
     "EF_DURATION",
     "EF_END_MS",
+    "EF_RATE",
     "EF_THRESHOLD",
     "EF_VALUE",
     "ERRORS",
@@ -647,6 +654,7 @@ __all__ = [
     "PHASE_LATENCY",
     "PROM_ARRIVALS_DUE",
     "PROM_ARRIVALS_DUE_TOTAL",
+    "PROM_DRIFT",
     "PROM_DROPPED_ARRIVALS",
     "PROM_DROPPED_ARRIVALS_TOTAL",
     "PROM_INFLIGHT",
@@ -742,6 +750,8 @@ __all__ = [
     "T_MODEL",
     "T_OBJECTIVE",
     "T_PHASE",
+    "T_PHASE_KIND",
+    "T_PROCESS",
     "T_ROLE",
     "T_RUN_ID",
     "T_SCENARIO",

@@ -9,7 +9,18 @@ Rules (windows as in the Prometheus rules, docs/dashboards.md):
 - SLO burn rate, page: the 5 min **and** 1 h burn rates > 14.4 (per run, objective and phase);
 - SLO burn rate, ticket: the 30 min **and** 6 h burn rates > 6;
 - load generator invalid (the generator was the bottleneck) in the last 2 min;
-- sink dropping points in the last 5 min.
+- sink dropping points in the last 5 min;
+- no requests completing while arrivals are due: in the last whole-or-partial 2 min bucket
+  (``GROUP BY time(2m) fill(0)``), the plan scheduled more than 5 arrivals (``run_progress``) and
+  no request finished (``llm_throughput``).  Both are written by the master at the same interval
+  ends, so they fall in the same buckets; the 1 h range only makes the run's throughput series
+  exist (SSE math drops a label set missing on one side: a run that never finished a single
+  request is left to the Prometheus rule, whose ``unless`` handles absence);
+- GPU telemetry stale: a GPU (host, gpu) that sent samples in the last 10 min but none in the
+  last 2 min.  One query over two subqueries of ``gpu`` (the last 2 min's count, plus 0 for every
+  GPU seen in 10 min), so a silent GPU still has a row, with 0;
+- server queue growing without bound: over 10 min, ``llm_server.waiting`` rose by more than 30
+  (last - first; 0.05/s, the Prometheus rule's slope), never drained (min > 0) and is above 10.
 
 In the provisioning file every ``$`` of a rule is written ``$$`` (Grafana expands ``$VAR``
 environment references in provisioning files; ``$$`` is a literal ``$``), so ``$timeFilter``,
@@ -33,6 +44,11 @@ CONTACT_POINT = "inferload-webhook"
 WEBHOOK_ENV = "ALERT_WEBHOOK_URL"  # docker-compose.yml sets it for Grafana
 INTERVAL_MS = 60_000
 MAX_DATA_POINTS = 43_200
+STALL_BUCKET = "2m"  # no requests completing: the window (the Prometheus rule's)
+STALL_MIN_DUE = 5  # ... while more than this many arrivals were due in it
+GPU_STALE_AFTER = "2m"  # GPU telemetry stale: no sample for this long
+QUEUE_GROWTH = 30  # server queue: rise over 10 min (0.05/s, the Prometheus rule's deriv threshold)
+QUEUE_MIN = 10  # ... and currently above this many waiting
 
 Json = dict[str, Any]
 
@@ -83,6 +99,61 @@ def simple_rule(uid: str, title: str, query: str, seconds: int, gt: float, sever
     return _rule(uid, title, data, "C", severity=severity, summary=summary)
 
 
+def stalled_rule() -> Json:
+    """No requests completing while arrivals are due (see the module docstring)."""
+    group = [s.T_RUN_ID, s.T_SCENARIO]
+    bucket = f"time({STALL_BUCKET})"
+    due = Select(s.RUN_PROGRESS, [agg("sum", s.PF_ARRIVALS_DUE, "due")], group_tags=group, dash_filters=False,
+                 fill="0").render().replace(" GROUP BY ", f" GROUP BY {bucket}, ")
+    done = Select(s.THROUGHPUT, [agg("sum", s.F_REQUESTS, "finished")], group_tags=group, dash_filters=False,
+                  fill="0").render().replace(" GROUP BY ", f" GROUP BY {bucket}, ")
+    data = [_query("A", due, 3600), _query("B", done, 3600), _reduce("RA", "A"), _reduce("RB", "B"),
+            _expr("C", {"type": "math", "expression": f"$RA > {STALL_MIN_DUE} && $RB == 0"})]
+    return _rule("inferload-no-requests-completing", "No requests completing while arrivals are due", data, "C",
+                 severity="page", summary=f"arrivals are due but no request finished in the last {STALL_BUCKET} "
+                                          "bucket: the target hangs or the generator cannot reach it")
+
+
+def gpu_stale_query() -> str:
+    """Per GPU seen in the rule's range: samples in the last ``GPU_STALE_AFTER`` (0 when it went silent)."""
+    g = s.GPU
+    group = [s.T_RUN_ID, s.T_HOST, s.T_GPU]
+    field = ident(s.GF_GPU_UTIL.name)
+    by = ", ".join(ident(t.name) for t in group)
+    recent = (f"SELECT count({field}) AS {ident('n')} FROM {ident(g.name)} "
+              f"WHERE time > now() - {GPU_STALE_AFTER} GROUP BY {by}")
+    seen = f"SELECT count({field}) * 0 AS {ident('n')} FROM {ident(g.name)} WHERE $timeFilter GROUP BY {by}"
+    return f"SELECT sum({ident('n')}) AS {ident('recent samples')} FROM ({recent}), ({seen}) WHERE $timeFilter GROUP BY {by}"
+
+
+def gpu_stale_rule() -> Json:
+    data = [_query("A", gpu_stale_query(), 600), _reduce("B", "A", "last"),
+            _expr("C", {"type": "threshold", "expression": "B",
+                        "conditions": [{"evaluator": {"type": "lt", "params": [1]}}]})]
+    return _rule("inferload-gpu-telemetry-stale", "GPU telemetry stale", data, "C", severity="ticket", for_="2m",
+                 summary=f"a GPU sent samples in the last 10 min but none in the last {GPU_STALE_AFTER}: "
+                         "the GPU collector or dcgm-exporter stopped")
+
+
+def queue_queries() -> dict[str, str]:
+    """llm_server.waiting over the window: growth (last - first), lowest value, current value."""
+    w = ident(s.SF_WAITING.name)
+    exprs = {"G": f"last({w}) - first({w}) AS {ident('growth')}", "M": f"min({w}) AS {ident('lowest')}",
+             "L": f"last({w}) AS {ident('waiting')}"}
+    group = [s.T_RUN_ID, s.T_SCENARIO, s.T_MODEL]
+    return {ref: Select(s.SERVER, [e], group_tags=group, dash_filters=False).render() for ref, e in exprs.items()}
+
+
+def queue_rule() -> Json:
+    qs = queue_queries()
+    data = [_query(ref, q, 600) for ref, q in qs.items()]
+    data += [_reduce(f"R{ref}", ref) for ref in qs]
+    data.append(_expr("C", {"type": "math", "expression": f"$RG > {QUEUE_GROWTH} && $RM > 0 && $RL > {QUEUE_MIN}"}))
+    return _rule("inferload-server-queue-growing", "Server queue growing without bound", data, "C", severity="page",
+                 for_="5m", summary=f"requests waiting in the engine rose by more than {QUEUE_GROWTH} over 10 min, "
+                                    "never drained and are above 10: the arrival rate is past the server's capacity")
+
+
 def rules() -> list[Json]:
     invalid = Select(s.HEALTH, [agg("max", s.F_INVALID, "invalid")], group_tags=[s.T_RUN_ID, s.T_SCENARIO],
                      dash_filters=False).render()
@@ -95,6 +166,9 @@ def rules() -> list[Json]:
                     "the load generator was the bottleneck: latency in these intervals is not the server's"),
         simple_rule("inferload-sink-dropping", "Telemetry sink dropping points", drops, 300, 0, "ticket",
                     "a telemetry sink dropped points: dashboards are missing data"),
+        stalled_rule(),
+        gpu_stale_rule(),
+        queue_rule(),
     ]
 
 
@@ -124,5 +198,5 @@ def provisioning() -> Json:
     }
 
 
-__all__ = ["CONTACT_POINT", "FOLDER", "INTERVAL_MS", "WEBHOOK_ENV", "burn_query", "escape_env", "provisioning",
-           "rules"]
+__all__ = ["CONTACT_POINT", "FOLDER", "INTERVAL_MS", "WEBHOOK_ENV", "burn_query", "escape_env", "gpu_stale_query",
+           "provisioning", "queue_queries", "rules", "stalled_rule"]

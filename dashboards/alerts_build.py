@@ -212,6 +212,14 @@ def health_alerts(p: Profile) -> list[dict[str, Any]]:
                "the target's queue grows without bound (run {{ $labels.run_id }}, phase {{ $labels.phase }})",
                f"Requests waiting in the engine rose steadily for {w10} and never drained: the "
                "arrival rate is past the server's capacity."),
+        # the master fits the trend itself (loadgen/drift.py: slope with a confidence interval, a
+        # minimum rise, persistence) and flags a drift once; the rule only turns that into an alert
+        _alert("InferloadDrift", f"max by (run_id, scenario, phase, objective) ({schema.PROM_DRIFT}) > 0",
+               "0s", "ticket",
+               "{{ $labels.objective }} drifts upward over the soak (run {{ $labels.run_id }})",
+               "The load generator found a significant upward trend in {{ $labels.objective }} (latency "
+               "creep, a growing error rate, or the server's KV cache / queue / GPU memory leaking); "
+               "the run summary's drift section has the slope per hour and its confidence interval."),
     ]
 
 

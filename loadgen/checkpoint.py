@@ -8,8 +8,8 @@ the live SLO state, the slots, lost slots and the gaps of earlier restarts.
 
 Two readers:
 
-- :func:`summary_from_checkpoint`: the ``summary.json`` of the run so far (``"partial": true``),
-  for ``inferload report`` on a running or crashed run;
+- :func:`loadgen.checkpoint_summary.summary_from_checkpoint`: the ``summary.json`` of the run
+  so far (``"partial": true``), for ``inferload report`` on a running or crashed run;
 - :func:`restore`: ``inferload run --resume RUN_DIR``.  The restarted master keeps the run id
   and ``t0`` (the global arrival sequence continues), workers send only the arrivals after the
   restart offset, and every arrival due up to that offset that the checkpoint does not account
@@ -28,8 +28,6 @@ import logging
 import os
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -87,7 +85,7 @@ class Checkpointer:
                 if not final:
                     log.warning("checkpoint skipped: the previous one is still being written")
                     return
-                self._writer.join()
+                self._writer.wait()
             text = json.dumps(checkpoint_state(coord, now, final=final), separators=(",", ":"))
             self.last_encode_ms = (time.perf_counter() - t) * 1000
             if final:
@@ -96,10 +94,9 @@ class Checkpointer:
                 self._writer = gevent.get_hub().threadpool.spawn(write_atomic, self.path, text)
             log.info("%s -> %s (%d KiB, %.0f ms)", status_line(coord, now), self.path, len(text) // 1024,
                      self.last_encode_ms)
+            coord.busy.add("aggregating", time.perf_counter() - t)  # the master's own work (loadgen/busy.py)
         except Exception:
             log.exception("checkpoint failed")
-        finally:
-            coord.busy.add("checkpointing", time.perf_counter() - t)
 
 
 def checkpoint_state(coord: Any, now: float, *, final: bool = False) -> dict[str, Any]:
@@ -127,7 +124,14 @@ def checkpoint_state(coord: Any, now: float, *, final: bool = False) -> dict[str
         "histograms_clamped": coord.hs.clamped,
         "counters": coord.counters.encode(),
         "live": coord.live.state() if coord.live is not None else None,
+        "soak": _soak_state(coord),
     }
+
+
+def _soak_state(coord: Any) -> Any:
+    """Drift trends and ``slo.windows`` verdicts (``loadgen/soak_watch.py``), when it keeps a state."""
+    soak = getattr(coord, "soak", None)
+    return soak.state() if soak is not None and hasattr(soak, "state") else None
 
 
 def status_line(coord: Any, now: float) -> str:
@@ -183,18 +187,43 @@ def restore_merged(ckpt: Mapping[str, Any], hs: HistogramSet, counters: Counters
     counters.merge_encoded(ckpt.get("counters") or {})
 
 
-def gap_losses(plan: Any, counters: Counters, until_s: float, open_loop: set[str]) -> Counters:
+class DueWalker:
+    """Counts the global sequence's arrivals per phase and class up to a plan offset, in steps.
+
+    A resumed master walks up to "now" first (long for a long run: ~1 us per arrival; in a
+    thread), then, once the restart offset is chosen, the few seconds up to it.
+    """
+
+    def __init__(self, plan: Any, open_loop: set[str]) -> None:
+        self.due = Counters()  # C_REQUESTS per (phase, class): arrivals due so far
+        self.open_loop = open_loop
+        self.until_s = float("-inf")
+        self._it = iter(plan.arrivals(0, 1))
+        self._next: Any = next(self._it, None)
+
+    def advance(self, until_s: float) -> Counters:
+        """Count every arrival with offset <= ``until_s``; returns the counts so far."""
+        while self._next is not None and self._next.offset_s <= until_s:
+            a = self._next
+            if a.phase in self.open_loop:
+                self.due.add(a.phase, a.traffic_class, C_REQUESTS)
+            self._next = next(self._it, None)
+        self.until_s = max(self.until_s, until_s)
+        return self.due
+
+
+def open_loop_phases(plan: Any) -> set[str]:
+    return {str(ph.name) for ph in plan.phases if getattr(ph, "closed_loop_users", None) is None}
+
+
+def gap_losses(plan: Any, counters: Counters, until_s: float, open_loop: set[str],
+               walker: DueWalker | None = None) -> Counters:
     """Arrivals due at plan offsets <= ``until_s`` (open-loop phases) not accounted in ``counters``.
 
-    Accounted = requests + dropped + lost_in_gap, per phase and class.  Walks the global
-    sequence up to ``until_s`` once (~1 us per arrival).
+    Accounted = requests + dropped + lost_in_gap, per phase and class.  ``walker``: one that
+    has already walked part of the way (see :class:`DueWalker`).
     """
-    due = Counters()
-    for a in plan.arrivals(0, 1):
-        if a.offset_s > until_s:
-            break
-        if a.phase in open_loop:
-            due.add(a.phase, a.traffic_class, C_REQUESTS)
+    due = (walker or DueWalker(plan, open_loop)).advance(until_s)
     lost = Counters()
     for phase, cls in due.groups():
         accounted = sum(counters.get(phase, cls, c) for c in (C_REQUESTS, C_DROPPED, C_LOST_IN_GAP))
@@ -204,10 +233,12 @@ def gap_losses(plan: Any, counters: Counters, until_s: float, open_loop: set[str
     return lost
 
 
-def restore(coord: Any, ckpt: Mapping[str, Any], restart_offset_s: float) -> dict[str, Any]:
+def restore(coord: Any, ckpt: Mapping[str, Any], restart_offset_s: float,
+            walker: DueWalker | None = None) -> dict[str, Any]:
     """Load ``ckpt`` into a started coordinator of a resumed run; returns the gap's record.
 
-    ``restart_offset_s``: the plan offset from which the workers send again.
+    ``restart_offset_s``: the plan offset from which the workers send again; ``walker``: a
+    :class:`DueWalker` already at (or near) that offset.
     """
     restore_merged(ckpt, coord.hs, coord.counters)
     coord.lost_slots.extend(ckpt.get("lost_slots") or [])
@@ -218,8 +249,10 @@ def restore(coord: Any, ckpt: Mapping[str, Any], restart_offset_s: float) -> dic
         coord.stopped_by_sink = True
     if coord.live is not None and ckpt.get("live"):
         coord.live.restore(ckpt["live"])
-    open_loop = {str(ph.name) for ph in coord.plan.phases if getattr(ph, "closed_loop_users", None) is None}
-    lost = gap_losses(coord.plan, coord.counters, restart_offset_s, open_loop)
+    soak = getattr(coord, "soak", None)
+    if soak is not None and hasattr(soak, "restore") and ckpt.get("soak") is not None:
+        soak.restore(ckpt["soak"])
+    lost = gap_losses(coord.plan, coord.counters, restart_offset_s, open_loop_phases(coord.plan), walker)
     coord.counters.merge(lost)
     gap = {
         "checkpoint_offset_s": round(float(ckpt["offset_s"]), 3),
@@ -234,6 +267,21 @@ def restore(coord: Any, ckpt: Mapping[str, Any], restart_offset_s: float) -> dic
     return gap
 
 
+def restart_offset(plan: Any, t0_wall: float, lead_s: float) -> tuple[float, DueWalker]:
+    """A resumed run's restart offset (``lead_s`` from now) and a walker already there.
+
+    The walk up to now runs in a thread (a long run has millions of arrivals behind it) so the
+    master keeps answering heartbeats; the restart offset is chosen after it.
+    """
+    import gevent
+
+    walker = DueWalker(plan, open_loop_phases(plan))
+    gevent.get_hub().threadpool.apply(walker.advance, (time.time() - t0_wall,))
+    at = time.time() + lead_s - t0_wall
+    walker.advance(at)  # the last few seconds, before any worker can send
+    return at, walker
+
+
 def check_resumable(ckpt: Mapping[str, Any], run_dir: Path) -> None:
     """A finished or stopping run cannot be resumed (its checkpoint is already its summary)."""
     if ckpt.get("final") or (run_dir / "summary.json").exists():
@@ -243,120 +291,20 @@ def check_resumable(ckpt: Mapping[str, Any], run_dir: Path) -> None:
                          f"resume; `inferload report {run_dir}` summarizes it")
 
 
-# ---- a summary from a checkpoint ------------------------------------------------------------------------
-class _Busy:
-    def __init__(self, d: dict[str, Any]) -> None:
-        self._d = d
-
-    def to_dict(self) -> dict[str, Any]:
-        return self._d
-
-
-@dataclass(slots=True)
-class _Telemetry:
-    stop_requested: bool = False
-
-
-@dataclass(slots=True)
-class CheckpointView:
-    """What :func:`loadgen.run_summary.summarize` reads from a coordinator, rebuilt from a checkpoint."""
-
-    t0_wall: float
-    n_slots: int
-    local: bool
-    hs: HistogramSet
-    counters: Counters
-    busy: _Busy
-    live: Any = None
-    stop_requested_at: float | None = None
-    stopped_by_sink: bool = False
-    telemetry: _Telemetry = field(default_factory=_Telemetry)
-    cpu_max: dict[str, float] = field(default_factory=dict)
-    busy_by_worker: dict[str, Any] = field(default_factory=dict)
-    lost_slots: list[dict[str, Any]] = field(default_factory=list)
-    gaps: list[dict[str, Any]] = field(default_factory=list)
-    done_slots: list[int] = field(default_factory=list)
-
-    def offset_s(self, wall: float | None = None) -> float:
-        return (self.t0_wall if wall is None else wall) - self.t0_wall
-
-    def missing_done_slots(self) -> list[int]:
-        return sorted(set(range(self.n_slots)) - set(self.done_slots))
-
-
-def summary_from_checkpoint(run_dir: Path) -> dict[str, Any]:
-    """The ``summary.json`` of the run so far, from ``run_dir/checkpoint.json``.
-
-    Same shape as the final summary, plus ``"partial": true`` and ``checkpoint_unix`` /
-    ``checkpoint_offset_s``; ``ended_at`` is the checkpoint's time.  Slots still running count
-    as not done, so a partial summary of a running run judges validity as if it ended there.
-    """
-    from loadgen.config import Scenario
-    from loadgen.live_run import LiveRun
-    from loadgen.plan import Plan
-    from loadgen.run_summary import summarize
-
-    ckpt = load_checkpoint(run_dir)
-    try:
-        scenario = Scenario.model_validate(dict(ckpt["scenario"]))
-    except ValueError as err:
-        raise InputError(f"{checkpoint_path(run_dir)}: its scenario does not validate: {err}") from None
-    plan = Plan(scenario)
-    hs, counters = HistogramSet(), Counters()
-    restore_merged(ckpt, hs, counters)
-    t0 = float(ckpt["t0_unix"])
-    busy = dict(ckpt.get("busy") or {})
-    own = "local" if ckpt.get("mode") == "local" else "master"
-    live = LiveRun(scenario=scenario, plan=plan, run_id=str(ckpt["run_id"]), t0_wall=t0, cumulative=hs)
-    if ckpt.get("live"):
-        live.restore(ckpt["live"])
-    final = bool(ckpt.get("final"))
-    view = CheckpointView(
-        t0_wall=t0, n_slots=int(ckpt.get("n_slots", 0)), local=ckpt.get("mode") == "local", hs=hs,
-        counters=counters, busy=_Busy(busy.pop(own, {})), busy_by_worker=busy, live=live,
-        stop_requested_at=ckpt.get("stop_requested_unix"),
-        # a partial run is cut at the checkpoint: arrivals after it are "not sent after stop"
-        stopped_by_sink=bool(ckpt.get("stopped_by_sink")),
-        cpu_max={k: float(v) for k, v in (ckpt.get("cpu_max") or {}).items()},
-        lost_slots=list(ckpt.get("lost_slots") or []), gaps=list(ckpt.get("gaps") or []),
-        done_slots=[int(s) for s in ckpt.get("done_slots") or []],
-    )
-    written = float(ckpt["written_unix"])
-    if not final and view.stop_requested_at is None:
-        view.stop_requested_at = written  # the run so far: what is due after the checkpoint is not counted
-    started = _parse_time(ckpt.get("started_at")) or datetime.fromtimestamp(t0, UTC)
-    summary = summarize(scenario, plan, str(ckpt["run_id"]), ckpt.get("mode") != "local", view,
-                        started, datetime.fromtimestamp(written, UTC), {}, None)
-    if not final:
-        summary["partial"] = True
-        summary["stopped_early"] = ckpt.get("stop_requested_unix") is not None
-    summary["checkpoint_unix"] = written
-    summary["checkpoint_offset_s"] = round(written - t0, 3)
-    return summary
-
-
-def _parse_time(value: Any) -> datetime | None:
-    if not value:
-        return None
-    try:
-        return datetime.fromisoformat(str(value))
-    except ValueError:
-        return None
-
-
 __all__ = [
     "CHECKPOINT_FILE",
     "CHECKPOINT_SCHEMA",
-    "CheckpointView",
     "Checkpointer",
+    "DueWalker",
     "check_resumable",
     "checkpoint_path",
     "checkpoint_state",
     "gap_losses",
     "load_checkpoint",
+    "open_loop_phases",
+    "restart_offset",
     "restore",
     "restore_merged",
     "status_line",
-    "summary_from_checkpoint",
     "write_atomic",
 ]

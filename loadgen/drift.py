@@ -9,15 +9,21 @@ memory stays fixed however long the run is while the bins stay evenly spread ove
 
 The trend is an ordinary least-squares line through the bin means (value per hour of wall time)
 with a t-interval at :data:`CONFIDENCE`; the standard error is widened by the lag-1
-autocorrelation of the residuals (``sqrt((1 + r) / (1 - r))``, effective sample size), because
+autocorrelation of the residuals (``sqrt((1 + r) / (1 - r))``, effective sample size; ``r``
+bias-corrected for short series), because
 neighbouring intervals of a soak are not independent.  A series *drifts upward* when
 
-- the interval's lower bound is above zero (statistically significant), and
+- the lower bound of its :data:`FLAG_CONFIDENCE` (99 %) interval is above zero (statistically
+  significant; stricter than the reported 95 % because the fit is re-tested every interval), and
 - the fitted rise over the fitted span is at least :data:`MIN_RISE` (20 %) of the fitted start
   value (never less than the series' floor: 1 ms, 0.1 % errors, 1 % KV usage, 1 waiting
   request, 100 MiB), so a tiny but significant slope over days is not flagged, and
+- the fit rests on at least :data:`MIN_EFFECTIVE_DF` effective degrees of freedom (a few
+  minutes of slowly wandering values look like a line), and
 - it held on :data:`PERSIST` consecutive evaluations (one per interval, once
-  :data:`MIN_POINTS` values are in).
+  :data:`MIN_POINTS` values are in) covering at least :data:`PERSIST_FRACTION` (20 %) of the
+  series' span: the fit is re-tested every interval, and an early chance cluster that looks
+  significant for a few intervals fades as data accumulates, while a real drift stays.
 
 The first time a series drifts the detector returns a ``run_event`` point (event ``drift``,
 objective = the series id, region from the first value to now, ``value`` = slope per hour,
@@ -43,10 +49,13 @@ from collectors.point import Point
 from loadgen.hdr_counts import IntArr, hdr
 
 MAX_BINS = 512
-MIN_POINTS = 20  # values before a series is judged at all
+MIN_POINTS = 60  # values before a series is judged at all (10 min of 10 s intervals)
+MIN_EFFECTIVE_DF = 10.0  # ... and this many independent values' worth (slow wander is not a trend)
 MIN_RISE = 0.20  # fitted rise over the span, as a fraction of the fitted start value
-PERSIST = 3  # consecutive evaluations that must agree before a drift is flagged
-CONFIDENCE = 0.95
+PERSIST = 3  # consecutive evaluations that must agree before a drift is flagged ...
+PERSIST_FRACTION = 0.2  # ... over at least this fraction of the series' span (a chance cluster fades)
+CONFIDENCE = 0.95  # the interval reported
+FLAG_CONFIDENCE = 0.99  # the interval whose lower bound must clear 0 (the fit is re-tested every interval)
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,13 +82,18 @@ _LATENCY = (("ttft_p50", schema.M_TTFT, 50.0), ("ttft_p99", schema.M_TTFT, 99.0)
 
 
 def t_quantile(p: float, df: float) -> float:
-    """Student-t quantile (Cornish-Fisher expansion around the normal; < 0.3 % off for df >= 3)."""
+    """Student-t quantile (Cornish-Fisher expansion around the normal; < 1 % off for df >= 3, < 0.1 % for df >= 5)."""
+    if df < 2:  # the expansion is poor below 3: the closed forms at df 1 and 2 (never narrower)
+        return math.tan(math.pi * (p - 0.5))
+    if df < 3:
+        return (2 * p - 1) / math.sqrt(2 * p * (1 - p))
     z = _norm_ppf(p)
     if math.isinf(df):
         return z
-    z3, z5, z7 = z**3, z**5, z**7
+    z3, z5, z7, z9 = z**3, z**5, z**7, z**9
     return (z + (z3 + z) / (4 * df) + (5 * z5 + 16 * z3 + 3 * z) / (96 * df**2)
-            + (3 * z7 + 19 * z5 + 17 * z3 - 15 * z) / (384 * df**3))
+            + (3 * z7 + 19 * z5 + 17 * z3 - 15 * z) / (384 * df**3)
+            + (79 * z9 + 776 * z7 + 1482 * z5 - 1920 * z3 - 945 * z) / (92160 * df**4))
 
 
 def _norm_ppf(p: float) -> float:
@@ -125,6 +139,7 @@ class Trend:
     start: float  # fitted value at the first bin
     end: float  # fitted value at the last bin
     autocorrelation: float  # lag-1 autocorrelation of the residuals (0 when negative)
+    effective_df: float  # degrees of freedom after the autocorrelation (independent values - 2)
 
     def rise_fraction(self, floor: float) -> float:
         return (self.end - self.start) / max(abs(self.start), floor)
@@ -148,13 +163,14 @@ def fit_trend(t_h: Sequence[float] | np.ndarray, y: Sequence[float] | np.ndarray
     rss = float(resid @ resid)
     r = 0.0
     if rss > 0.0 and n > 3:
-        r = max(0.0, min(0.99, float(resid[1:] @ resid[:-1]) / rss))
+        r = float(resid[1:] @ resid[:-1]) / rss
+        r = max(0.0, min(0.99, r + (1 + 4 * r) / n))  # Kendall's small-sample bias correction
     se = math.sqrt(rss / (n - 2) / sxx) * math.sqrt((1 + r) / (1 - r))
     df = max(1.0, (n - 2) * (1 - r) / (1 + r))
     half = t_quantile(0.5 + confidence / 2, df) * se
     t_first, t_last = float(t[0]), float(t[-1])
     return Trend(n, t_last - t_first, slope, slope - half, slope + half,
-                 vm + slope * (t_first - tm), vm + slope * (t_last - tm), r)
+                 vm + slope * (t_first - tm), vm + slope * (t_last - tm), r, df)
 
 
 class BinnedSeries:
@@ -215,6 +231,7 @@ class _State:
     spec: SeriesSpec
     bins: BinnedSeries = field(default_factory=BinnedSeries)
     streak: int = 0
+    streak_since: float = 0.0  # wall time of the streak's first evaluation
     flagged_at_s: float | None = None  # seconds after t0 when first flagged
     first_wall: float | None = None
     last_trend: Trend | None = None
@@ -229,10 +246,11 @@ def drift_phases(scenario: Any) -> list[str]:
 class DriftDetector:
     """Per-series bounded bins, a trend fit per interval, ``run_event`` drift points when one starts."""
 
-    def __init__(self, *, t0_wall: float, phases: Iterable[str], run_tags: Mapping[str, str],
+    def __init__(self, *, phases: Iterable[str], run_tags: Mapping[str, str],
                  min_points: int = MIN_POINTS, min_rise: float = MIN_RISE, persist: int = PERSIST,
                  confidence: float = CONFIDENCE, max_bins: int = MAX_BINS) -> None:
-        self.t0_wall = t0_wall
+        self.t0_wall: float | None = None  # set by :meth:`start`; values before are ignored
+        self.spans: list[tuple[float, float]] = []  # the drift phases' [start, end) (Unix s)
         self.phases = list(phases)
         self.run_tags = dict(run_tags)
         self.min_points = min_points
@@ -242,13 +260,25 @@ class DriftDetector:
         self._state = {s.id: _State(s, BinnedSeries(max_bins)) for s in SERIES}
         self._lock = threading.Lock()
 
+    def start(self, t0_wall: float, plan_phases: Iterable[Any]) -> None:
+        """The run's shared t0 and the plan's phase windows (``name``, ``start_s``, ``end_s``)."""
+        with self._lock:
+            self.spans = [(t0_wall + float(p.start_s), t0_wall + float(p.end_s))
+                          for p in plan_phases if str(p.name) in self.phases]
+            self.t0_wall = t0_wall
+
     # ---- input ------------------------------------------------------------------------------------
     def add(self, series: str, wall_s: float, value: float) -> None:
         st = self._state[series]
         with self._lock:
+            if self.t0_wall is None:
+                return
             if st.first_wall is None:
                 st.first_wall = wall_s
             st.bins.add((wall_s - self.t0_wall) / 3600.0, float(value))
+
+    def _in_drift_phase(self, wall_s: float) -> bool:
+        return any(a <= wall_s < b for a, b in self.spans)
 
     def on_interval(self, now_s: float, hs: HistogramSet, counters: Counters) -> list[Point]:
         """This interval's latency and error values (drift phases only), then an evaluation."""
@@ -267,20 +297,20 @@ class DriftDetector:
     def observe_points(self, points: Iterable[Point]) -> None:
         """Server-scrape (``llm_server``) and GPU (``llm_gpu``) points passing to the sinks."""
         for p in points:
+            wall = p.time_ns / 1e9
+            if not self._in_drift_phase(wall):  # e.g. a warmup ramp filling the KV cache is no leak
+                continue
             if p.measurement == schema.SERVER.name:
-                wall = p.time_ns / 1e9 if p.time_ns else None
-                if wall is None:
-                    continue
                 kv = p.fields.get(schema.SF_KV_CACHE_USAGE.name)
                 if kv is not None:
                     self.add("kv_cache_usage", wall, float(kv))
                 waiting = p.fields.get(schema.SF_WAITING.name)
                 if waiting is not None:
                     self.add("server_waiting", wall, float(waiting))
-            elif p.measurement == schema.GPU.name and p.time_ns:
+            elif p.measurement == schema.GPU.name:
                 fb = p.fields.get(schema.GF_FB_USED.name)
                 if fb is not None:
-                    self.add("gpu_fb_used_mib", p.time_ns / 1e9, float(fb))
+                    self.add("gpu_fb_used_mib", wall, float(fb))
 
     def tap(self, telemetry: Any) -> DriftTap:
         """The object to hand the server-metrics scrape: observes its points, forwards them."""
@@ -294,15 +324,23 @@ class DriftDetector:
             t, y = st.bins.arrays()
         trend = fit_trend(t, y, self.confidence)
         st.last_trend = trend
-        return trend is not None and trend.ci_lo_per_h > 0 and trend.rise_fraction(st.spec.floor) >= self.min_rise
+        if (trend is None or trend.effective_df < MIN_EFFECTIVE_DF or trend.ci_lo_per_h <= 0
+                or trend.rise_fraction(st.spec.floor) < self.min_rise):
+            return False
+        strict = fit_trend(t, y, FLAG_CONFIDENCE)
+        return strict is not None and strict.ci_lo_per_h > 0
 
     def evaluate(self, now_s: float) -> list[Point]:
         out: list[Point] = []
         for st in self._state.values():
             drifting = self._judge(st)
+            if drifting and st.streak == 0:
+                st.streak_since = now_s
             st.streak = st.streak + 1 if drifting else 0
-            if st.streak >= self.persist and st.flagged_at_s is None:
-                st.flagged_at_s = now_s - self.t0_wall
+            span = now_s - (st.first_wall if st.first_wall is not None else now_s)
+            if (st.streak >= self.persist and now_s - st.streak_since >= PERSIST_FRACTION * span
+                    and st.flagged_at_s is None):
+                st.flagged_at_s = now_s - (self.t0_wall or now_s)
                 out.append(self._event(st, now_s))
         return out
 
@@ -327,7 +365,7 @@ class DriftDetector:
         out: list[Point] = []
         for st in self._state.values():
             if self._judge(st) and st.flagged_at_s is None:
-                st.flagged_at_s = now_s - self.t0_wall
+                st.flagged_at_s = now_s - (self.t0_wall or now_s)
                 out.append(self._event(st, now_s))
         return out
 
@@ -346,7 +384,7 @@ class DriftDetector:
                     "ci_lo_per_h": tr.ci_lo_per_h, "ci_hi_per_h": tr.ci_hi_per_h,
                     "fitted_start": tr.start, "fitted_end": tr.end,
                     "rise_fraction": tr.rise_fraction(st.spec.floor),
-                    "residual_autocorrelation": tr.autocorrelation,
+                    "residual_autocorrelation": tr.autocorrelation, "effective_df": tr.effective_df,
                 })
             row["drifting"] = st.flagged_at_s is not None
             row["flagged_at_s"] = st.flagged_at_s
@@ -394,6 +432,6 @@ def _dense(hs: HistogramSet, metric: str, phases: Sequence[str]) -> IntArr | Non
 
 
 __all__ = [
-    "MAX_BINS", "MIN_POINTS", "MIN_RISE", "PERSIST", "SERIES", "BinnedSeries", "DriftDetector", "DriftTap",
+    "FLAG_CONFIDENCE", "MAX_BINS", "MIN_EFFECTIVE_DF", "MIN_POINTS", "MIN_RISE", "PERSIST", "PERSIST_FRACTION", "SERIES", "BinnedSeries", "DriftDetector", "DriftTap",
     "SeriesSpec", "Trend", "drift_phases", "fit_trend", "t_quantile",
 ]

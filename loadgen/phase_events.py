@@ -2,7 +2,10 @@
 
 - :class:`PhaseTracker`: one ``run_event`` (event=phase) per plan phase when it ends: point time
   = phase start, ``end_ms`` = phase end (the plan's windows on the shared ``t0``); phases cut by
-  an early stop end at the stop.  :meth:`PhaseTracker.current` names the plan's phase at a time.
+  an early stop end at the stop.  The point also carries the phase's kind (tag ``phase_kind``),
+  its arrival process name (tag ``process``, e.g. ``gamma``) and its target mean rate (field
+  ``rate``, req/s: the plan's ``rate_hint``).  :meth:`PhaseTracker.current` names the plan's phase
+  at a time.
 - :class:`BurstRecovery`: after each ``burst``/``spike``/``peak`` phase (by kind, or a phase
   whose arrival process is ``spike``) ends, the seconds from that phase's end until the end of
   the first aggregate interval (ending after the phase's end) whose interval p99 TTFT (every
@@ -37,6 +40,10 @@ class PhaseLike(Protocol):
     def start_s(self) -> float: ...
     @property
     def end_s(self) -> float: ...
+    @property
+    def process(self) -> str: ...
+    @property
+    def rate_hint(self) -> float: ...
 
 
 def is_burst(phase: Any) -> bool:
@@ -44,14 +51,23 @@ def is_burst(phase: Any) -> bool:
     return str(phase.kind) in BURST_KINDS or str(getattr(phase, "process", "")).startswith("spike")
 
 
+def process_name(process: str) -> str:
+    """The arrival process's name from the plan's description: ``gamma(rate=20/s, ...)`` -> ``gamma``."""
+    return process.split("(", 1)[0].strip()
+
+
 def _event_point(run_tags: Mapping[str, str], phase: str, event: str, start_s: float, end_s: float,
-                 *, objective: str = "", value: float | None = None, threshold: float | None = None) -> Point:
+                 *, objective: str = "", value: float | None = None, threshold: float | None = None,
+                 extra_tags: Mapping[str, str] | None = None, extra_fields: Mapping[str, float] | None = None,
+                 ) -> Point:
     tags = dict(run_tags)
     tags[schema.T_PHASE.name] = phase
     tags[schema.T_EVENT.name] = event
     if objective:
         tags[schema.T_OBJECTIVE.name] = objective
+    tags.update({k: v for k, v in (extra_tags or {}).items() if v})
     fields = {schema.EF_END_MS.name: float(round(end_s * 1000.0)), schema.EF_DURATION.name: end_s - start_s}
+    fields.update(extra_fields or {})
     if value is not None:
         fields[schema.EF_VALUE.name] = float(value)
     if threshold is not None:
@@ -69,6 +85,12 @@ class PhaseTracker:
         self._written: set[str] = set()
         self._closed = False
 
+    def _point(self, ph: PhaseLike, start: float, end: float) -> Point:
+        return _event_point(self.run_tags, ph.name, schema.EVENT_PHASE, start, end,
+                            extra_tags={schema.T_PHASE_KIND.name: str(ph.kind),
+                                        schema.T_PROCESS.name: process_name(str(ph.process))},
+                            extra_fields={schema.EF_RATE.name: float(ph.rate_hint)})
+
     def current(self, now_s: float) -> str | None:
         off = now_s - self.t0_wall
         for ph in self.phases:
@@ -85,7 +107,7 @@ class PhaseTracker:
             end = self.t0_wall + ph.end_s
             if ph.name not in self._written and end <= now_s:
                 self._written.add(ph.name)
-                out.append(_event_point(self.run_tags, ph.name, schema.EVENT_PHASE, self.t0_wall + ph.start_s, end))
+                out.append(self._point(ph, self.t0_wall + ph.start_s, end))
         return out
 
     def state(self) -> list[str]:
@@ -105,7 +127,7 @@ class PhaseTracker:
             start = self.t0_wall + ph.start_s
             if ph.name not in self._written and start < stop_s:
                 self._written.add(ph.name)
-                out.append(_event_point(self.run_tags, ph.name, schema.EVENT_PHASE, start, stop_s))
+                out.append(self._point(ph, start, stop_s))
         return out
 
 
@@ -203,4 +225,5 @@ class BurstRecovery:
         return {p.phase: p.steady for p in self._pending}
 
 
-__all__ = ["BURST_KINDS", "RECOVERY_TOLERANCE", "BurstRecovery", "PhaseLike", "PhaseTracker", "is_burst"]
+__all__ = ["BURST_KINDS", "RECOVERY_TOLERANCE", "BurstRecovery", "PhaseLike", "PhaseTracker", "is_burst",
+           "process_name"]

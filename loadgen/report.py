@@ -100,40 +100,45 @@ def latency_block(
     return out
 
 
+def counts_block(c: Counters, phases: Sequence[str], cls: str | None = None) -> dict[str, Any]:
+    """The request counts of ``phases`` (one class or all): the summary's, the live view's and the
+    interval points' numbers all come from these merged counters (collectors/counters.py)."""
+    requests = c.total(C_REQUESTS, phases, cls)
+    errors = c.errors(phases, cls)
+    n_err = sum(errors.values())
+    return {
+        "requests": requests,
+        "ok": c.total(C_OK, phases, cls),
+        "errors": n_err,
+        "errors_by_class": errors,
+        "error_rate": (n_err / requests) if requests else 0.0,
+        "cancelled": c.total(C_CANCELLED, phases, cls),
+        "dropped_max_inflight": c.total(C_DROPPED, phases, cls),
+        "lost_in_gap": c.total(C_LOST_IN_GAP, phases, cls),
+        "generator_faults": c.total(C_GENERATOR_FAULT, phases, cls),
+        "output_tokens": c.total(C_OUTPUT_TOKENS, phases, cls),
+        "prompt_tokens": c.total(C_PROMPT_TOKENS, phases, cls),
+        "good": c.total(C_GOOD, phases, cls),
+    }
+
+
 def _block(
     hs: HistogramSet, c: Counters, phases: Sequence[str], duration_s: float, conf: float = DEFAULT_CONFIDENCE
 ) -> dict[str, Any]:
-    requests = c.total(C_REQUESTS, phases)
-    errors = c.errors(phases)
+    counts = counts_block(c, phases)
     lag = latency_block(hs, schema.M_SCHEDULE_LAG, phases)
+    per_s = (lambda n: n / duration_s) if duration_s > 0 else (lambda n: 0.0)
     return {
-        "requests": requests,
-        "ok": c.total(C_OK, phases),
-        "errors": sum(errors.values()),
-        "errors_by_class": errors,
-        "error_rate": (sum(errors.values()) / requests) if requests else 0.0,
-        "cancelled": c.total(C_CANCELLED, phases),
-        "dropped_max_inflight": c.total(C_DROPPED, phases),
-        "lost_in_gap": c.total(C_LOST_IN_GAP, phases),
-        "generator_faults": c.total(C_GENERATOR_FAULT, phases),
-        "output_tokens": c.total(C_OUTPUT_TOKENS, phases),
-        "prompt_tokens": c.total(C_PROMPT_TOKENS, phases),
-        "good": c.total(C_GOOD, phases),
-        "goodput_req_per_s": c.total(C_GOOD, phases) / duration_s if duration_s > 0 else 0.0,
+        **counts,
+        "goodput_req_per_s": per_s(counts["good"]),
         "duration_s": duration_s,
-        "req_per_s": requests / duration_s if duration_s > 0 else 0.0,
-        "output_tok_per_s": c.total(C_OUTPUT_TOKENS, phases) / duration_s if duration_s > 0 else 0.0,
+        "req_per_s": per_s(counts["requests"]),
+        "output_tok_per_s": per_s(counts["output_tokens"]),
         "schedule_lag_p99_ms": lag.get("p99_ms"),
         "latency": {m: latency_block(hs, m, phases, confidence=conf) for m in REPORTED_METRICS},
         "classes": {
             cls: {
-                "requests": c.total(C_REQUESTS, phases, cls),
-                "ok": c.total(C_OK, phases, cls),
-                "errors": sum(c.errors(phases, cls).values()),
-                "errors_by_class": c.errors(phases, cls),
-                "good": c.total(C_GOOD, phases, cls),
-                "output_tokens": c.total(C_OUTPUT_TOKENS, phases, cls),
-                "prompt_tokens": c.total(C_PROMPT_TOKENS, phases, cls),
+                **counts_block(c, phases, cls),
                 "latency": {m: latency_block(hs, m, phases, cls, conf) for m in TABLE_METRICS},
             }
             for cls in c.classes(phases)
@@ -251,6 +256,9 @@ def _ms(v: Any) -> str:
 def render(summary: dict[str, Any], console: Console | None = None) -> None:
     """Print the summary as rich tables: phases, latencies, SLO, verdict."""
     con = console or Console()
+    obj = summary.get("objective")
+    if obj:  # the report opens with what the run is for
+        con.print(f"[bold]objective: {obj.get('goal')}[/]" + (f" - {obj['intent']}" if obj.get("intent") else ""))
     op = Table(title=f"inferload run {summary.get('run_id', '')}: {summary.get('scenario', '')} "
                      f"({summary.get('mode', '')}, {summary.get('workers', '?')} worker(s))")
     for col in ("phase", "kind", "loop", "process", "max_inflight", "expected"):

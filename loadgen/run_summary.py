@@ -81,7 +81,8 @@ def summarize(
         generator_faults=coord.counters.total(C_GENERATOR_FAULT),
         busiest=busiest(busy),
     )
-    decision = decide_exit(verdict, health)
+    soak = getattr(coord, "soak", None)  # drift and slo.windows (loadgen/soak_watch.py)
+    decision = decide_exit(verdict, health, soak.window_failures() if soak is not None else ())
     meta = {
         "run_id": run_id,
         "scenario": scenario.name,
@@ -116,6 +117,8 @@ def summarize(
         verdict=verdict, health=health, decision=decision, generator=generator, telemetry=telemetry,
         not_sent_after_stop=after_stop, server=server,
     )
+    if soak is not None:  # "drift" and (with slo.windows) "slo_windows"
+        summary.update(soak.summary())
     gaps = list(getattr(coord, "gaps", None) or [])
     if gaps:  # a resumed run (--resume): the arrivals between its last checkpoint and the restart
         summary["gaps"] = gaps

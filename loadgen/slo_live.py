@@ -26,8 +26,10 @@ Pure: no clock, no I/O.  Outputs are :class:`collectors.point.Point` lists (``ll
 
 from __future__ import annotations
 
+import base64
 import logging
 import math
+import zlib
 from collections import deque
 from collections.abc import Container, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -279,7 +281,7 @@ class LiveSlo:
                 "last_end_s": st.last_end_s,
                 "open": [index[id(v)] for v in st.open.values()],
                 "slices": [{"end_s": sl.end_s, "requests": sl.requests, "errors": sl.errors,
-                            "dist": {k: [i.tolist(), c.tolist()] for k, (i, c) in sl.dist.items()}}
+                            "dist": {k: [_b64(i), _b64(c)] for k, (i, c) in sl.dist.items()}}
                            for sl in longest.slices],
             }
         return {"prev_end_s": self._prev_end_s, "phases": phases,
@@ -293,8 +295,7 @@ class LiveSlo:
         for phase, ps in (state.get("phases") or {}).items():
             st = _PhaseState([_Window(w) for w in self.windows_s], last_end_s=float(ps["last_end_s"]))
             for d in ps["slices"]:
-                sl = _Slice(float(d["end_s"]), {k: (np.asarray(i, dtype=np.int64), np.asarray(c, dtype=np.int64))
-                                                for k, (i, c) in d["dist"].items()},
+                sl = _Slice(float(d["end_s"]), {k: (_unb64(i), _unb64(c)) for k, (i, c) in d["dist"].items()},
                             int(d["requests"]), int(d["errors"]))
                 for win in st.windows:
                     win.add(sl)
@@ -420,6 +421,16 @@ class LiveSlo:
         log.warning("SLO violation ended: %s in phase %s after %.1f s, peak %s > %s", v.objective, v.phase,
                     end_s - v.start_s, _fmt(v.peak, obj), _fmt(v.threshold, obj))
         return [violation_point(v, self.run_tags)]
+
+
+def _b64(a: IntArr) -> str:
+    """A sparse HDR index or count array, compact in JSON (little-endian int64, zlib, base64)."""
+    return base64.b64encode(zlib.compress(np.ascontiguousarray(a, dtype="<i8").tobytes(), 1)).decode("ascii")
+
+
+def _unb64(text: str) -> IntArr:
+    out: IntArr = np.frombuffer(zlib.decompress(base64.b64decode(text)), dtype="<i8").astype(np.int64)
+    return out
 
 
 def violation_point(v: Violation, run_tags: Mapping[str, str]) -> Point:

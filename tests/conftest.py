@@ -25,3 +25,17 @@ def influx() -> Iterator[InfluxStack]:
 def influx_db(influx: InfluxStack) -> str:
     """A fresh database per test in the module's InfluxDB."""
     return influx.fresh_db("t_" + uuid.uuid4().hex[:12])
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Locust monkey-patches the interpreter that imports it (gevent).  Imported into this pytest
+    process after ``ssl`` it breaks every later TLS use with a RecursionError, far from the cause:
+    fail at once, naming the rule.  Tests that need Locust in-process run in a child interpreter
+    (tests/web/test_server.py shows how)."""
+    import sys
+
+    if "locust" in sys.modules and not os.environ.get("INFERLOAD_TESTS_IN_CHILD"):
+        raise pytest.UsageError(
+            "a test module imported locust into the main pytest process; run such tests in a child "
+            "interpreter (see tests/web/test_server.py)"
+        )

@@ -40,14 +40,18 @@ class FileSink:
         self._flush_interval_s = flush_interval_s
         self._lock = threading.Lock()
         self._cond = threading.Condition(self._lock)
-        self._queue: deque[Point] = deque()
+        self._queue: deque[Point | str] = deque()
         self._generated = self._written = self._inflight = 0
         self._dropped: dict[str, int] = {}
         self._closing = self._closed = False
         self._thread = threading.Thread(target=self._loop, name="file-sink", daemon=True)
         self._thread.start()
 
-    def write(self, points: Iterable[Point]) -> None:
+    def write_lines(self, lines: list[str]) -> None:
+        """Lines already in line protocol (appended as they are; counted like points)."""
+        self.write(lines)
+
+    def write(self, points: Iterable[Point | str]) -> None:
         try:
             pts = points if isinstance(points, list) else list(points)
             with self._lock:
@@ -81,8 +85,12 @@ class FileSink:
                 self._f.flush()
                 last_flush = time.monotonic()
 
-    def _append(self, pts: list[Point]) -> None:
-        lines, empty = lineproto.encode_many(pts)
+    def _append(self, pts: list[Point | str]) -> None:
+        # a str is a line already encoded elsewhere (a worker's raw points shipped to the master)
+        objs = [p for p in pts if not isinstance(p, str)]
+        lines, empty = lineproto.encode_many(objs) if objs else ([], 0)
+        if len(objs) < len(pts):
+            lines += [p for p in pts if isinstance(p, str)]
         try:
             if lines:
                 self._f.write("\n".join(lines) + "\n")

@@ -16,7 +16,7 @@ points are ignored: one series per request would be unbounded):
   per judged interval, so Prometheus computes burn rates itself), ``inferload_slo_error_budget``,
   ``inferload_slo_violating{slo_window}``, ``inferload_slo_violations_total`` (ended violations),
   ``inferload_run_info{phase}`` (1 for the plan's current phase), ``inferload_arrivals_due_total``,
-  ``inferload_slo_judged``;
+  ``inferload_slo_judged``, ``inferload_drift_detected{objective}`` (1 once a drift event names the series);
 - ``inferload_server_waiting{host,model}``: the target's engine queue (``llm_server.waiting``).
 
 Every name is declared in ``collectors/schema.py`` (``PROM_*``); the alert rules in
@@ -94,6 +94,8 @@ class PrometheusSink:
                                 registry=r)
         self.server_waiting = Gauge(schema.PROM_SERVER_WAITING, "requests waiting in the target's engine queue",
                                     ["host", "model"], registry=r)
+        self.drift = Gauge(schema.PROM_DRIFT, "1 once the master flagged a significant upward drift of the series "
+                           "(objective label: ttft_p99, kv_cache_usage, ...)", [*run, obj], registry=r)
         self._lock = threading.Lock()
         self._generated = 0
         self._phase_labels: tuple[str, ...] | None = None
@@ -166,6 +168,8 @@ class PrometheusSink:
         elif m == schema.RUN_EVENT.name:
             if t.get(schema.T_EVENT.name) == schema.EVENT_VIOLATION:
                 self.slo_violations.labels(*run, phase, obj).inc()
+            elif t.get(schema.T_EVENT.name) == schema.EVENT_DRIFT:
+                self.drift.labels(*run, phase, obj).set(1.0)
         elif m == schema.RUN_PROGRESS.name:
             with self._lock:
                 if self._phase_labels is not None and self._phase_labels != (*run, phase):

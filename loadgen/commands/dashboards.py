@@ -1,8 +1,9 @@
 """``inferload dashboards export DIR`` / ``inferload dashboards push --grafana-url URL --token-env VAR``.
 
 - ``export DIR``: the five dashboards (``DIR/dashboards/*.json``) and Grafana provisioning files
-  (``DIR/provisioning/{datasources,dashboards,alerting}/``) for a user's own Grafana; the same
-  text as the committed ``dashboards/generated`` and ``dashboards/provisioning``.
+  (``DIR/provisioning/{datasources,dashboards,alerting}/``) for a user's own Grafana, and the
+  Prometheus rule files (``DIR/alerts/*.rules.yaml``) for a user's own Prometheus; the same text
+  as the committed ``dashboards/generated``, ``dashboards/provisioning`` and ``dashboards/alerts``.
 - ``push``: through grafana-client, into a running Grafana: the folder, the InfluxQL datasource,
   the dashboards (overwrite by uid), the alert rules (create or update by uid), the webhook contact
   point (when ``--webhook-url`` or ``$ALERT_WEBHOOK_URL`` is given) and a route to it under the
@@ -19,7 +20,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from dashboards import alerting, build, datasource
+from dashboards import alerting, alerts_build, build, datasource
 from userinput.errors import InputError
 
 PROVIDER_YAML = """# Grafana dashboard provider: every JSON in dashboards/generated (mounted at /var/lib/grafana/dashboards).
@@ -37,7 +38,7 @@ providers:
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="inferload dashboards", description=__doc__.splitlines()[0])
     sub = p.add_subparsers(dest="action", required=True)
-    e = sub.add_parser("export", help="write the dashboards and provisioning files into DIR")
+    e = sub.add_parser("export", help="write the dashboards, provisioning files and Prometheus rules into DIR")
     e.add_argument("dir", type=Path)
     u = sub.add_parser("push", help="push folder, datasource, dashboards and alert rules into a Grafana")
     u.add_argument("--grafana-url", required=True, help="e.g. http://localhost:3000")
@@ -63,7 +64,13 @@ def export(root: Path) -> list[Path]:
     provider = root / "provisioning/dashboards/inferload.yaml"
     provider.parent.mkdir(parents=True, exist_ok=True)
     provider.write_text(PROVIDER_YAML, encoding="utf-8")
-    return [*out, provider]
+    out.append(provider)
+    for profile in alerts_build.PROFILES:  # Prometheus rules (push leaves them out: Grafana does not take them)
+        path = root / "alerts" / profile.file
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(alerts_build.render(profile), encoding="utf-8")
+        out.append(path)
+    return out
 
 
 def _env(var: str, what: str) -> str:

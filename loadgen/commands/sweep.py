@@ -3,8 +3,9 @@
 ``--rates 1,2,4,8`` runs, per rate, the scenario with its phases replaced by a warmup and a steady
 phase (Poisson at that rate), stopping after the first saturated probe; ``--find-capacity``
 brackets and bisects for the highest rate that meets the SLO (loadgen/reporting/sweep.py has the
-rules).  Each probe is a full ``inferload run`` into ``OUT/rate-<r>/`` (summary.json and points,
-so ``inferload report`` works on it); the sweep writes ``OUT/sweep.json`` and ``OUT/sweep.html``
+rules).  Each probe is a full ``inferload run`` into ``OUT/rate-<r>/`` (summary.json and the run
+folder's points, so ``inferload report`` works on it; the scenario's ``sinks:`` are used as they
+are, with ``aggregate_interval_s`` set to a twentieth of the steady phase); the sweep writes ``OUT/sweep.json`` and ``OUT/sweep.html``
 (the throughput–latency curve with the knee and the capacity) and prints the table.
 Exit 0 when it finished, 2 on bad input or a probe that could not run.
 """
@@ -57,13 +58,13 @@ def _duration(flag: str, text: str) -> float:
         raise InputError(f"{flag}: {err}") from None
 
 
-def probe_overrides(rate: float, warmup_s: float, duration_s: float, points: Path, has_slo: bool) -> list[str]:
+def probe_overrides(rate: float, warmup_s: float, duration_s: float, has_slo: bool) -> list[str]:
+    """``--set`` values of one probe: its two phases, the interval, the judged phase."""
     arrivals = {"process": "poisson", "rate": rate}
     phases = [{"name": "warmup", "kind": "warmup", "duration": warmup_s, "arrivals": arrivals},
               {"name": "steady", "kind": "steady", "duration": duration_s, "arrivals": arrivals}]
     interval = max(0.5, min(5.0, duration_s / 20.0))  # >= ~20 intervals for the steady-state rule
-    sets = [f"phases={json.dumps(phases)}",
-            f"sinks={json.dumps({'file': {'path': str(points)}, 'aggregate_interval_s': interval})}"]
+    sets = [f"phases={json.dumps(phases)}", f"sinks.aggregate_interval_s={interval:g}"]
     if has_slo:
         sets.append('slo.phases=["steady"]')
     return sets
@@ -89,7 +90,7 @@ def main(argv: list[str]) -> int:
 
     def probe(rate: float) -> Probe:
         run_dir = out / f"rate-{rate:g}"
-        sets = probe_overrides(rate, warmup_s, duration_s, (run_dir / "points" / "run.lp").resolve(), base.slo is not None)
+        sets = probe_overrides(rate, warmup_s, duration_s, base.slo is not None)
         cmd = [sys.executable, "-m", "loadgen.cli", "run", str(args.scenario), "--out", str(run_dir),
                *(f"--set={s}" for s in [*args.overrides, *sets])]
         sys.stdout.write(f"sweep: probe at {rate:g} req/s -> {run_dir}\n")

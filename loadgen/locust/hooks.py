@@ -100,7 +100,7 @@ def install_worker(
     runner.register_message(m.STOP, on_stop)
 
     def on_report_to_master(client_id: str, data: dict[str, Any], **_kw: Any) -> None:
-        data[m.REPORT_KEY] = {"delta": sched.recorder.take(), "inflight": sched.inflight,
+        data[m.REPORT_KEY] = {"delta": sched.take_delta(), "inflight": sched.inflight,
                               "stop_run": sched.telemetry.stop_requested, "busy": sched.busy.to_dict()}
 
     environment.events.report_to_master.add_listener(on_report_to_master)

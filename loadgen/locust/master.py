@@ -37,6 +37,7 @@ from loadgen.plan import Plan
 from loadgen.progress import Snapshot
 from loadgen.recorder import merge_delta
 from loadgen.slo import percentile_ms
+from loadgen.soak_watch import SoakWatch
 
 log = logging.getLogger(__name__)
 
@@ -105,6 +106,8 @@ class Coordinator:
         self.busy_by_worker: dict[str, dict[str, Any]] = {}  # the workers' own, from their reports
         self._loop_monitor = LoopMonitor(self.busy)
         self.live: LiveRun | None = None  # live SLO windows and run events, from start()
+        # drift detection and slo.windows verdicts (loadgen/soak_watch.py); started in start()
+        self.soak = SoakWatch(scenario=scenario, run_id=run_id)
         # checkpoints and restarts (loadgen/checkpoint.py, docs/soak.md); set by the session
         self.checkpointer: ckpt.Checkpointer | None = None  # None: no checkpoints
         self.resume_from: dict[str, Any] | None = None  # a checkpoint to continue (--resume)
@@ -126,9 +129,10 @@ class Coordinator:
         self.n_slots = len(client_ids)
         lead = START_LEAD_S + 0.05 * self.n_slots
         resume_at: float | None = None  # a resumed run: same t0, send from this plan offset on
+        walker: ckpt.DueWalker | None = None
         if self.resume_from is not None:
             self.t0_wall = float(self.resume_from["t0_unix"])
-            resume_at = time.time() + lead - self.t0_wall
+            resume_at, walker = ckpt.restart_offset(self.plan, self.t0_wall, lead)
         else:
             self.t0_wall = time.time() + lead
         for slot, cid in enumerate(client_ids):
@@ -141,8 +145,9 @@ class Coordinator:
         # live SLO windows, phase and violation events: every interval runs it (loadgen/live_run.py)
         self.live = LiveRun(scenario=self.scenario, plan=self.plan, run_id=self.run_id,
                             t0_wall=self.t0_wall, cumulative=self.hs)
+        self.soak.start(self.t0_wall, self.plan)
         if self.resume_from is not None and resume_at is not None:
-            ckpt.restore(self, self.resume_from, resume_at)
+            ckpt.restore(self, self.resume_from, resume_at, walker)
 
     def offset_s(self, wall: float | None = None) -> float:
         return (time.time() if wall is None else wall) - self.t0_wall
@@ -155,6 +160,9 @@ class Coordinator:
     def _merge(self, delta: dict[str, Any]) -> None:
         merge_delta(self.hs, self.counters, delta)
         merge_delta(self.interval_hs, self.interval_counters, delta)
+        raw = delta.get("raw")
+        if raw:  # a worker's sampled raw points, for the run folder
+            self.telemetry.write_raw_lines(raw)
         for listener in self.merge_listeners:
             try:
                 listener(delta)
@@ -337,6 +345,10 @@ class Coordinator:
                     now, self.interval_hs, self.interval_counters, lag_p99_ms=lag, cpu_percent=self.cpu_now))
             except Exception:
                 log.exception("live SLO evaluation failed")
+        try:  # drift trends, slo.windows (loadgen/soak_watch.py)
+            self.telemetry.write_points(self.soak.on_interval(now, self.interval_hs, self.interval_counters))
+        except Exception:
+            log.exception("drift / window evaluation failed")
         self.interval_hs = HistogramSet()
         self.interval_counters = Counters()
         try:  # Locust's own per-second counts, chart history and error entries (loadgen/locust/stats_cap.py)
@@ -350,7 +362,7 @@ class Coordinator:
         every_s = interval_s(self.scenario)  # the run folder always gets the interval points
         next_interval = max(time.time(), self.t0_wall) + every_s
         every_ckpt_s = float(self.scenario.generator.checkpoint_interval_s)
-        next_ckpt = time.time() + every_ckpt_s
+        next_ckpt = max(time.time(), self.t0_wall) + every_ckpt_s
         self._loop_monitor.start()
         while True:
             self.poll_local()
@@ -388,6 +400,10 @@ class Coordinator:
                 self.telemetry.write_points(self.live.close(time.time(), self.stop_requested_at))
             except Exception:
                 log.exception("live SLO close failed")
+        try:
+            self.telemetry.write_points(self.soak.close(time.time()))
+        except Exception:
+            log.exception("drift / window close failed")
         self.checkpoint(time.time(), final=True)
 
     def checkpoint(self, now: float, *, final: bool = False) -> None:

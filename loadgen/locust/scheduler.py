@@ -21,6 +21,7 @@ import logging
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import gevent
 from gevent.event import Event
@@ -90,6 +91,15 @@ class Scheduler:
         self.worker_label = "local"
         self.internal_errors = 0  # exceptions inside the generator (ErrorClass.GENERATOR: run invalid)
         self._started = False
+
+    def take_delta(self) -> dict[str, Any]:
+        """What the master merges: the recorder's deltas, plus the sampled raw points (``raw``)
+        for the master's run folder."""
+        delta = self.recorder.take()
+        raw = self.telemetry.take_raw()
+        if raw:
+            delta["raw"] = raw
+        return delta
 
     # ---- protocol entry points (called from message handlers) -------------------------------
     def on_plan(self, msg: PlanMsg) -> None:
@@ -192,7 +202,7 @@ class Scheduler:
         early = stopped_at is not None and stopped_at < float(rt.plan.duration_s)
         self._send_done(
             DoneMsg(
-                self.worker_label, [slot], self.recorder.take(),
+                self.worker_label, [slot], self.take_delta(),
                 {slot: lost} if adopted_since_s is not None else {}, early, stopped_at if early else None,
             )
         )

@@ -35,6 +35,8 @@ from userinput.errors import InputError
 
 log = logging.getLogger(__name__)
 
+MASTER_SILENT_S = 15.0  # a worker in a run stops once the master is silent this long (Locust's own: 60 s)
+
 
 def setup_logging() -> None:
     """inferload's own messages at INFO, everything else (Locust) at WARNING, on stderr."""
@@ -117,7 +119,9 @@ def run_session(
     if opts.out_dir is not None:
         coord.checkpointer = Checkpointer(opts.out_dir / CHECKPOINT_FILE)
     _install_signals(coord)
-    scrape = start_server_metrics(scenario, telemetry if live is None else live.tap(telemetry), opts.run_id)
+    # the drift detector sees the server's KV usage and queue (loadgen/drift.py), the live view its values
+    scrape = start_server_metrics(
+        scenario, coord.soak.tap(telemetry if live is None else live.tap(telemetry)), opts.run_id)
     progress = Progress(progress_stream)
     try:
         if opts.master:
@@ -156,10 +160,13 @@ def run_session(
 
 
 def serve_worker(master_host: str, master_port: int) -> int:
-    """Join a master and generate load until it says quit (or stays silent for 60 s).
+    """Join a master and generate load until it says quit (or stays silent).
 
     SIGTERM/SIGINT: stop sending, give in-flight streams the drain time, report, then leave
-    (the master re-assigns the rest of this worker's slot).
+    (the master re-assigns the rest of this worker's slot).  A master silent for
+    :data:`MASTER_SILENT_S` during a run is gone (killed, evicted): nothing could record the
+    results, so the worker stops sending the same way and leaves; the orchestrator restarts it
+    and it joins the restarted master (``inferload run --resume``, docs/soak.md).
     """
     env = Environment(user_classes=[SchedulerUser], stop_timeout=0)
     runner = env.create_worker_runner(master_host, master_port)
@@ -175,6 +182,17 @@ def serve_worker(master_host: str, master_port: int) -> int:
 
     def on_term() -> None:
         gevent.spawn(graceful)
+
+    def watch_master() -> None:
+        while not sched.stop_evt.is_set():
+            gevent.sleep(1.0)
+            last = runner.last_heartbeat_timestamp
+            if sched.plan_ready.is_set() and last and time.time() - last > MASTER_SILENT_S:
+                log.error("no heartbeat from the master for %.0f s: stop sending and leave", MASTER_SILENT_S)
+                graceful()
+                return
+
+    gevent.spawn(watch_master)
 
     for sig in (signal.SIGTERM, signal.SIGINT):
         try:

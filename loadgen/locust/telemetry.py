@@ -11,8 +11,8 @@ The load generator calls a :class:`Telemetry` at fixed points:
 
 :func:`make_telemetry` returns ``collectors.pipeline.RequestTelemetry`` itself (no adapter): with a
 ``sinks:`` section it writes to those sinks; a master or local run always writes its interval points
-to the run folder (``<run_dir>/points/``).  A worker without a ``sinks:`` section gets
-:class:`NoTelemetry`.
+to the run folder (``<run_dir>/points/``); a worker ships its sampled raw points to the master
+with its reports (``take_raw``), which appends them to the run folder.
 """
 
 from __future__ import annotations
@@ -54,6 +54,10 @@ class Telemetry(Protocol):
 
     def write_points(self, points: list[Point]) -> None: ...
 
+    def take_raw(self) -> list[str]: ...
+
+    def write_raw_lines(self, lines: list[str]) -> None: ...
+
     @property
     def stop_requested(self) -> bool: ...
 
@@ -75,6 +79,12 @@ class NoTelemetry:
         return False
 
     def write_points(self, points: list[Point]) -> None:
+        return None
+
+    def take_raw(self) -> list[str]:
+        return []
+
+    def write_raw_lines(self, lines: list[str]) -> None:
         return None
 
     @property
@@ -116,7 +126,7 @@ def make_telemetry(
     ``<run_dir>/spool/<worker>`` and the interval points go to ``<run_dir>/points/``.
     """
     sinks = getattr(scenario, "sinks", None)
-    if sinks is None and (role == "worker" or run_dir is None):
+    if sinks is None and role != "worker" and run_dir is None:
         return NoTelemetry()
     from collectors.health import HealthLimits
     from collectors.pipeline import RequestTelemetry
@@ -136,6 +146,7 @@ def make_telemetry(
                                    cpu_percent=float(scenario.generator.max_cpu_percent)),
         run_dir=run_dir,
         close_timeout_s=close_timeout,
+        ship_raw=role == "worker",  # the master's run folder gets every worker's sampled raw points
     )
 
 

@@ -63,7 +63,8 @@ def table(headers: Sequence[str], rows: Iterable[Sequence[Any]], left: int = 1, 
 
     head = "".join(cell("th", i, escape(h) if raw else h) for i, h in enumerate(headers))
     body = "".join("<tr>" + "".join(cell("td", i, v) for i, v in enumerate(r)) + "</tr>" for r in rows)
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+    thead = f"<thead><tr>{head}</tr></thead>" if any(headers) else ""
+    return f"<table>{thead}<tbody>{body}</tbody></table>"
 
 
 def latency_cell(block: dict[str, Any], p: float) -> str:

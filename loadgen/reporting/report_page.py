@@ -63,7 +63,7 @@ def operating_point(d: RunData) -> str:
         rows.append([p["name"], p.get("kind"), p.get("loop"), p.get("process"), p.get("max_inflight"),
                      p.get("expected_requests"), b.get("requests"), b.get("req_per_s"), b.get("output_tok_per_s"),
                      b.get("errors"), b.get("dropped_max_inflight")])
-    return ("<h2>Operating point</h2>" + html.table(["", ""], facts)
+    return ("<h2>Operating point</h2>" + html.table(["", ""], facts, left=2)
             + html.table(["phase", "kind", "loop", "arrivals", "max_inflight", "expected", "requests", "req/s",
                           "tok/s", "errors", "dropped"], rows, left=4))
 

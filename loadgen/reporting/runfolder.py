@@ -258,7 +258,8 @@ def load_summary(run_dir: Path) -> dict[str, Any]:
     if not run_dir.is_dir():
         raise InputError(f"{run_dir}: not a run folder (no such directory)")
     if not path.is_file():
-        from loadgen.checkpoint import CHECKPOINT_FILE, summary_from_checkpoint
+        from loadgen.checkpoint import CHECKPOINT_FILE
+        from loadgen.checkpoint_summary import summary_from_checkpoint
 
         if (run_dir / CHECKPOINT_FILE).is_file():  # a running or crashed run: its last checkpoint
             return summary_from_checkpoint(run_dir)

@@ -29,7 +29,7 @@ from collectors.counters import (
     Counters,
 )
 from collectors.histograms import HistogramSet
-from loadgen.report import TABLE_METRICS, latency_block
+from loadgen.report import TABLE_METRICS, counts_block, latency_block
 from loadgen.reporting.ci import DEFAULT_CONFIDENCE
 from loadgen.slo import judge, percentile_ms
 
@@ -61,25 +61,11 @@ class RunState(Protocol):
 def phase_block(hs: HistogramSet, counters: Counters, phases: Sequence[str], pause: Pause = _no_pause,
                 confidence: float = DEFAULT_CONFIDENCE) -> dict[str, Any]:
     """Requests, errors and TTFT/ITL/TPOT/E2E blocks of ``phases``, with the summary's keys."""
-    requests = counters.total(C_REQUESTS, phases)
-    errors = counters.errors(phases)
     latency: dict[str, Any] = {}
     for m in TABLE_METRICS:
         latency[m] = latency_block(hs, m, phases, confidence=confidence)
         pause()
-    return {
-        "requests": requests,
-        "ok": counters.total(C_OK, phases),
-        "errors": sum(errors.values()),
-        "errors_by_class": errors,
-        "error_rate": (sum(errors.values()) / requests) if requests else 0.0,
-        "cancelled": counters.total(C_CANCELLED, phases),
-        "dropped_max_inflight": counters.total(C_DROPPED, phases),
-        "lost_in_gap": counters.total(C_LOST_IN_GAP, phases),
-        "output_tokens": counters.total(C_OUTPUT_TOKENS, phases),
-        "good": counters.total(C_GOOD, phases),
-        "latency": latency,
-    }
+    return {**counts_block(counters, phases), "latency": latency}
 
 
 class BlockCache:

@@ -24,12 +24,12 @@ import sys
 import time
 import uuid
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from collectors import schema
 from gpusim.trace import read_trace
+from tests.support.gpusim import start_gpusim, stop
 from tests.support.influx import InfluxStack
 
 pytestmark = pytest.mark.integration
@@ -42,22 +42,7 @@ TOKEN_ENV = "INFERLOAD_TEST_INFLUX_TOKEN"
 
 
 def _start_gpusim(trace: Path) -> tuple[subprocess.Popen[str], str]:
-    proc = subprocess.Popen([PY, "-m", "loadgen.cli", "sim", "--port", "0", "--preset", "tiny-cpu", "--trace",
-                             str(trace)], cwd=REPO, stdout=subprocess.PIPE, text=True)
-    assert proc.stdout is not None
-    line = proc.stdout.readline()
-    assert "listening on" in line, line
-    return proc, line.strip().rsplit(" ", 1)[-1]
-
-
-def _stop(proc: subprocess.Popen[Any]) -> None:
-    if proc.poll() is None:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=10)
+    return start_gpusim("--preset", "tiny-cpu", "--trace", str(trace))
 
 
 def _scenario(tmp: Path, base_url: str, influx: InfluxStack, db: str) -> Path:
@@ -161,7 +146,7 @@ def test_run_killed_mid_outage_loses_at_most_the_last_flush_interval(
         if run is not None and run.poll() is None:
             run.kill()
             run.wait(10)
-        _stop(sim)  # SIGTERM: gpusim flushes its trace
+        stop(sim)  # SIGTERM: gpusim flushes its trace
 
     anchor, records = read_trace(trace)
     wall0, scale = float(anchor["wall_time_s"]), float(anchor.get("time_scale", 1.0))

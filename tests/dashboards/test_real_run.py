@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Iterator, Mapping, Sequence
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -39,11 +40,34 @@ def run() -> Iterator[RealRun]:
         yield r
 
 
+def _js_number(value: float) -> str:
+    """A number as the browser prints it into a query (no exponent for the sizes latencies have)."""
+    return format(Decimal(repr(value)), "f")
+
+
 def _values(run: RealRun, **over: expand.Value) -> dict[str, expand.Value]:
     v: dict[str, expand.Value] = {name: expand.ALL for name in FILTERS}
     v.update(run_id=run.run_id, baseline="steady", datasource="inferload-influxdb")
     v.update(over)
+    v.update(_hidden_values(run, v))
     return v
+
+
+def _hidden_values(run: RealRun, values: Mapping[str, expand.Value]) -> dict[str, str]:
+    """Steady vs peak's hidden variables (the baseline phase's p99), resolved as Grafana does: the query
+    expanded with the other variables, its value the first column after ``time`` of the first row."""
+    d = steady_peak.build()
+    defs = expand.var_defs(d)
+    out: dict[str, str] = {}
+    for var in d["templating"]["list"]:
+        if var["name"] not in {name for name, _ in steady_peak.RATIOS.values()}:
+            continue
+        text = expand.expand(expand.Query(var["name"], "variable", var["query"]), from_ms=run.start_ms,
+                             to_ms=run.end_ms, defs=defs, values=values)
+        series = _query(run, text).get("series") or []
+        assert series, f"hidden variable {var['name']} has no value: {text}"
+        out[var["name"]] = _js_number(series[0]["values"][0][1])
+    return out
 
 
 def _query(run: RealRun, text: str) -> dict[str, Any]:
@@ -116,8 +140,65 @@ def _table(run: RealRun, target: Mapping[str, Any], values: Mapping[str, expand.
     return out
 
 
-def test_table_requests_and_p99_ttft_per_phase_equal_the_summary(run: RealRun) -> None:
-    targets = steady_peak.phase_table_queries()
+def _by_phase(rows: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    out: dict[str, dict[str, Any]] = {}
+    for row in rows:
+        assert row["phase"] not in out, f"two rows for phase {row['phase']}: one row per phase expected"
+        out[row["phase"]] = row
+    return out
+
+
+def _phase_table(run: RealRun) -> dict[str, dict[str, Any]]:
+    """The per-phase table's frames (by refId), each as phase -> row."""
+    values = _values(run)
+    return {t["refId"]: _by_phase(_table(run, t, values)) for t in steady_peak.phase_table_queries()}
+
+
+def test_phase_table_requests_and_p99_ttft_per_phase_equal_the_summary(run: RealRun) -> None:
+    """One row per phase (every class merged): requests and p99 TTFT equal summary.json's per phase."""
+    frames = _phase_table(run)
+    phases = run.summary["phases"]
+    counts, ttft = frames["B"], frames["C"]  # B: counts, C: TTFT percentiles
+    assert set(counts) == set(ttft) == set(phases)
+    for p, v in phases.items():
+        assert counts[p]["requests"] == float(v["requests"]), p
+        expected = v["latency"]["ttft"]["p99_ms"] / 1000.0
+        assert math.isclose(ttft[p]["TTFT p99"], expected, rel_tol=1e-9, abs_tol=1e-9), (p, ttft[p], expected)
+        assert math.isclose(ttft[p]["TTFT p50"], v["latency"]["ttft"]["p50_ms"] / 1000.0, rel_tol=1e-9), p
+
+
+def test_phase_table_kind_process_and_rate_come_from_the_plan(run: RealRun) -> None:
+    info = _phase_table(run)["A"]
+    plan = {p["name"]: p for p in run.summary["operating_point"]["phases"]}
+    assert set(info) == set(plan)
+    for name, p in plan.items():
+        row = info[name]
+        assert row["phase_kind"] == p["kind"], name
+        assert row["process"] == p["process"].split("(")[0], name
+    # the plan's mean rate (rate_hint): the scenario's rates (tests/dashboards/realrun.py), the spike's in between
+    for name, rate in {"warm": 4.0, "steady": 6.0, "burst": 10.0, "cool": 4.0}.items():
+        assert math.isclose(info[name]["target req/s"], rate, rel_tol=1e-9), (name, info[name])
+    assert 6.0 < info["spike"]["target req/s"] < 40.0
+    assert info["spike"]["phase_kind"] == "peak" and info["spike"]["process"] == "spike"
+    starts = sorted(info, key=lambda n: info[n]["start"])
+    assert starts == ["warm", "steady", "burst", "spike", "cool"]  # the table sorts by start
+
+
+def test_phase_table_peak_to_steady_ratio_is_each_phase_p99_over_the_baselines(run: RealRun) -> None:
+    frames = _phase_table(run)
+    phases = run.summary["phases"]
+    for ref, metric in (("G", "ttft"), ("H", "e2e")):
+        col = steady_peak.RATIOS[metric][1]
+        ratio = frames[ref]
+        assert set(ratio) == set(phases)
+        base = phases["steady"]["latency"][metric]["p99_ms"]
+        for p, v in phases.items():
+            assert math.isclose(ratio[p][col], v["latency"][metric]["p99_ms"] / base, rel_tol=1e-9), (p, metric)
+        assert math.isclose(ratio["steady"][col], 1.0, rel_tol=1e-12)
+
+
+def test_class_table_requests_and_p99_ttft_per_phase_and_class_equal_the_summary(run: RealRun) -> None:
+    targets = steady_peak.class_table_queries()
     values = _values(run)
     counts = _table(run, targets[0], values)
     phases = run.summary["phases"]
@@ -135,13 +216,13 @@ def test_table_requests_and_p99_ttft_per_phase_equal_the_summary(run: RealRun) -
 
 
 def test_goodput_per_phase_equals_the_summary(run: RealRun) -> None:
-    good_t, dur_t = steady_peak.goodput_queries()
-    good = {r["phase"]: r["good"] for r in _table(run, good_t, _values(run))}
-    dur = {r["phase"]: r["phase duration"] for r in _table(run, dur_t, _values(run))}
+    """The table's goodput column: good (B) / duration (A), joined on phase by Grafana."""
+    frames = _phase_table(run)
     phases = run.summary["phases"]
-    assert set(good) == set(dur) == set(phases)
+    assert set(frames["A"]) == set(frames["B"]) == set(phases)
     for p, v in phases.items():
-        assert math.isclose(good[p] / dur[p], v["goodput_req_per_s"], rel_tol=1e-6), p
+        got = frames["B"][p]["good"] / frames["A"][p]["duration"]
+        assert math.isclose(got, v["goodput_req_per_s"], rel_tol=1e-6), p
 
 
 def test_burst_recovery_time_equals_the_summary(run: RealRun) -> None:

@@ -59,20 +59,20 @@ def test_batching_engine_steps_slow_down() -> None:
 def test_server_applies_slowdown_set_at_runtime_with_time_scale() -> None:
     async def main() -> tuple[float, float]:
         cfg = config("fixed")
-        async with serving(cfg, time_scale=36.0) as (url, _sim):  # 1 real second = 0.01 simulated hour
-            async with aiohttp.ClientSession() as http:
-                async def ttft() -> float:
-                    t = time.perf_counter()
-                    async with http.post(url + "/v1/chat/completions",
-                                         json=chat_body(cfg.model, stream=True, max_tokens=2)) as resp:
-                        await read_sse(resp)
-                    return time.perf_counter() - t
+        # 1 real second = 0.01 simulated hour
+        async with serving(cfg, time_scale=36.0) as (url, _sim), aiohttp.ClientSession() as http:
+            async def ttft() -> float:
+                t = time.perf_counter()
+                async with http.post(url + "/v1/chat/completions",
+                                     json=chat_body(cfg.model, stream=True, max_tokens=2)) as resp:
+                    await read_sse(resp)
+                return time.perf_counter() - t
 
-                before = await ttft()
-                async with http.post(url + "/admin/faults", json={"slowdown_per_hour": 3000.0}) as resp:
-                    assert resp.status == 200
-                await asyncio.sleep(1.0)  # >= 0.01 simulated hour in: every step now >= 31x longer
-                return before, await ttft()
+            before = await ttft()
+            async with http.post(url + "/admin/faults", json={"slowdown_per_hour": 3000.0}) as resp:
+                assert resp.status == 200
+            await asyncio.sleep(1.0)  # >= 0.01 simulated hour in: every step now >= 31x longer
+            return before, await ttft()
 
     before, after = asyncio.run(main())
     assert after > 5 * before

@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import json
+import re
 import os
 import signal
 import subprocess
@@ -189,6 +190,14 @@ def test_master_and_two_workers(server: int, tmp_path: Path) -> None:
     total = sum(p["requests"] for p in summary["phases"].values())
     assert sent == total == len(union)
     _check_latency(summary)
+    # the master's run folder holds every request's raw point, shipped by the workers with their
+    # reports (issue 9: the run folder alone serves reports), and the interval points
+    points = tmp_path / "out" / "points"
+    raw = [line for line in (points / "requests.lp").read_text().splitlines() if line]
+    idx = sorted(int(float(re.search(r"[ ,]idx=([0-9.e+]+)", line).group(1))) for line in raw)  # type: ignore[union-attr]
+    assert idx == union, "each request exactly once"
+    assert {line.split(" ", 1)[0].split(",worker=", 1)[1].split(",", 1)[0] for line in raw} == {"w0", "w1"}
+    assert "llm_throughput," in (points / "intervals.lp").read_text()
 
 
 def _wait_for_plan(worker_log: Path, timeout_s: float = 30.0) -> None:

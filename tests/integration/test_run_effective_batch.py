@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.test_locust import PY, REPO, _stop
+from tests.integration.test_locust import PY, REPO
+from tests.support.gpusim import gpusim
 
 pytestmark = pytest.mark.integration
 
@@ -21,15 +22,8 @@ RATES = {"low": 2, "mid": 8, "high": 24}
 
 @pytest.fixture
 def gpusim_base() -> Iterator[str]:
-    sim = subprocess.Popen([PY, "-m", "loadgen.cli", "sim", "--port", "0", "--preset", "tiny-cpu"],
-                           cwd=REPO, stdout=subprocess.PIPE, text=True)
-    try:
-        assert sim.stdout is not None
-        line = sim.stdout.readline()
-        assert "listening on" in line, line
-        yield line.strip().rsplit(" ", 1)[-1]
-    finally:
-        _stop(sim)
+    with gpusim("--preset", "tiny-cpu") as base:
+        yield base
 
 
 def test_effective_batch_rises_with_the_arrival_rate(gpusim_base: str, tmp_path: Path) -> None:

@@ -130,3 +130,14 @@ def test_summary_and_terminal_carry_intervals_and_mark_too_few_samples() -> None
     render(s, Console(file=buf, width=160, color_system=None))
     out = buf.getvalue()
     assert "too few samples to bound" in out and "* too few samples" in out
+
+
+def test_terminal_summary_opens_with_the_objective() -> None:
+    hs, c = _hs(10), _counters(10)
+    verdict = judge([], None, hs, c, ["steady"])
+    s = build_summary(meta={"run_id": "r", "scenario": "s", "objective": {"goal": "capacity", "intent": "how far?"}},
+                      phases=[PhaseInfo("steady", "steady", 0, 10, "poisson(rate=1/s)")], judged_phases=["steady"],
+                      hs=hs, counters=c, verdict=verdict, health=RunHealth(), decision=decide_exit(verdict, RunHealth()))
+    buf = io.StringIO()
+    render(s, Console(file=buf, width=160, color_system=None))
+    assert buf.getvalue().startswith("objective: capacity - how far?")

@@ -25,6 +25,7 @@ class Ph:
     end_s: float
     process: str = "poisson(rate=10/s)"
     expected: float = 0.0
+    rate_hint: float = 10.0
 
 
 PHASES = [Ph("warm", "warmup", 0, 10), Ph("steady", "steady", 10, 40), Ph("burst", "burst", 40, 50),
@@ -36,8 +37,10 @@ def test_phase_regions_are_written_when_each_phase_ends_and_cut_at_an_early_stop
     assert tr.on_interval(T0 + 9) == []
     (p,) = tr.on_interval(T0 + 12)
     assert p.measurement == schema.RUN_EVENT.name
-    assert p.tags == {**RUN, "phase": "warm", "event": "phase"}
-    assert p.time_ns == int(T0 * 1e9) and p.fields == {"end_ms": (T0 + 10) * 1000, "duration_s": 10.0}
+    # kind, arrival process name and target rate ride on the phase event (the steady-vs-peak table shows them)
+    assert p.tags == {**RUN, "phase": "warm", "event": "phase", "phase_kind": "warmup", "process": "poisson"}
+    assert p.time_ns == int(T0 * 1e9)
+    assert p.fields == {"end_ms": (T0 + 10) * 1000, "duration_s": 10.0, "rate": 10.0}
     assert tr.current(T0 + 45) == "burst" and tr.current(T0 + 80) is None
     closing = tr.close(T0 + 45)  # early stop inside the burst: steady ends normally, burst is cut
     assert [(q.tags["phase"], q.fields["end_ms"]) for q in closing] == [

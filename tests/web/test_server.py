@@ -6,6 +6,7 @@ process after ``ssl`` it breaks every later TLS use (RecursionError), so they ge
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -22,6 +23,7 @@ def test_web_server_cases_pass_in_their_own_interpreter() -> None:
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--strict-markers",
          str(HERE / "server_cases.py")],
         cwd=HERE.parents[1], capture_output=True, text=True, timeout=600,
+        env={**os.environ, "INFERLOAD_TESTS_IN_CHILD": "1"},
     )
     tail = "\n".join((proc.stdout + proc.stderr).splitlines()[-40:])
     assert proc.returncode == 0, tail

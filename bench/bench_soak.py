@@ -1,0 +1,217 @@
+"""Soak memory benchmark (issue 13 §1): does any process's RSS grow with run length?
+
+A time-compressed soak: the real ``inferload run`` against gpusim (``--preset fixed``) at
+``--rate`` (default 200 req/s) for ``--duration`` seconds, once locally (one process) and once as a
+master with one worker.  The scenario switches on what a soak uses: a file sink with raw samples
+(``raw_sample_ratio: 0.1``), live SLO windows, ``slo.windows``, drift detection, the target's
+/metrics scrape (a child process of the master).  Every ``--every`` seconds it reads the RSS of each
+process from ``/proc/PID/status`` (the local process or master, its scrape child, the worker).
+
+Per process it reports the RSS at the end of warm-up (the first ``--warmup`` fraction of the run),
+the least-squares slope of RSS after warm-up with its 95 % interval (``loadgen.drift.fit_trend``),
+in MiB per real hour at the benchmark's rate, and the extrapolated RSS after a 72 h soak at 100 req/s:
+``RSS after warm-up + 72 x slope``.  The slope is measured at twice the 100 req/s rate, so growth
+that follows the request count is over-counted 2x and growth that follows wall time is counted
+once: the extrapolation is an upper bound.  Targets: < 1 MiB/h after warm-up, < 1 GiB after 72 h.
+
+    .venv/bin/python bench/bench_soak.py                      # both modes, 240 s each (~9 min)
+    .venv/bin/python bench/bench_soak.py --modes local --duration 60   # quick look
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from loadgen.drift import fit_trend  # noqa: E402
+
+PY = sys.executable
+
+SCENARIO = """
+name: soak-bench
+seed: 3
+target: {{base_url: "{url}", model: gpusim/fixed}}
+workload: {{prompt_tokens: 16, output_tokens: 8}}
+max_inflight: 512
+phases:
+  - {{name: warmup, kind: warmup, duration: 5s, arrivals: {{process: poisson, rate: {rate}}}}}
+  - {{name: soak, kind: steady, duration: {duration}s, arrivals: {{process: poisson, rate: {rate}}}}}
+slo:
+  objectives: [{{metric: ttft, percentile: 99, max_ms: 2000}}, {{metric: itl, percentile: 99, max_ms: 500}}]
+  max_error_rate: 0.01
+  windows: [1m]
+sinks:
+  file: {{path: "{out}/raw.lp"}}
+  raw_sample_ratio: 0.1
+  aggregate_interval_s: 2
+generator: {{max_schedule_lag_p99_ms: 5000, max_cpu_percent: 100}}
+"""
+
+
+def rss_mib(pid: int) -> float | None:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024.0
+    except OSError:
+        return None
+    return None
+
+
+def children(pid: int) -> list[int]:
+    out: list[int] = []
+    for d in Path("/proc").iterdir():
+        if not d.name.isdigit():
+            continue
+        try:
+            stat = (d / "stat").read_text()
+        except OSError:
+            continue
+        if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+            out.append(int(d.name))
+    return out
+
+
+def start_sim() -> tuple[subprocess.Popen[str], str]:
+    proc = subprocess.Popen([PY, "-m", "loadgen.cli", "sim", "--host", "127.0.0.1", "--port", "0", "--preset", "fixed"],
+                            cwd=ROOT, stdout=subprocess.PIPE, text=True)
+    assert proc.stdout is not None
+    line = proc.stdout.readline()
+    if "listening on" not in line:
+        raise RuntimeError(f"gpusim did not start: {line!r}")
+    return proc, line.strip().rsplit(" ", 1)[-1]
+
+
+def stop(proc: subprocess.Popen[Any]) -> None:
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=10)
+
+
+def run_mode(mode: str, url: str, rate: float, duration: float, every: float, tmp: Path) -> dict[str, Any]:
+    out = tmp / mode
+    out.mkdir()
+    scenario = tmp / f"{mode}.yaml"
+    scenario.write_text(SCENARIO.format(url=url, rate=rate, duration=duration, out=out))
+    cmd = [PY, "-m", "loadgen.cli", "run", str(scenario), "--out", str(out / "run")]
+    procs: dict[str, subprocess.Popen[str]] = {}
+    if mode == "local":
+        procs["local"] = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    else:
+        master = subprocess.Popen([*cmd, "--master", "--expect-workers", "1", "--master-bind-host", "127.0.0.1",
+                                   "--master-bind-port", "0"], cwd=ROOT, stdout=subprocess.PIPE,
+                                  stderr=subprocess.DEVNULL, text=True)
+        procs["master"] = master
+        assert master.stdout is not None
+        line = master.stdout.readline()
+        port = line.strip().rsplit(":", 1)[-1]
+        procs["worker"] = subprocess.Popen([PY, "-m", "loadgen.cli", "worker", "--master-host", "127.0.0.1",
+                                            "--master-port", port], cwd=ROOT, stdout=subprocess.DEVNULL,
+                                           stderr=subprocess.DEVNULL, text=True)
+    main = procs["local" if mode == "local" else "master"]
+    samples: dict[str, list[tuple[float, float]]] = {}
+    t_start = time.time()
+    try:
+        while main.poll() is None:
+            now = time.time() - t_start
+            pids = {name: p.pid for name, p in procs.items()}
+            for i, child in enumerate(children(main.pid)):
+                pids[f"{'local' if mode == 'local' else 'master'}-child{i}"] = child
+            for name, pid in pids.items():
+                rss = rss_mib(pid)
+                if rss is not None:
+                    samples.setdefault(name, []).append((now, rss))
+            time.sleep(every)
+    finally:
+        for p in procs.values():
+            if p is not main:
+                try:
+                    p.wait(timeout=30)
+                except subprocess.TimeoutExpired:
+                    stop(p)
+        stop(main)
+    summary = json.loads((out / "run" / "summary.json").read_text())
+    return {"samples": samples, "summary": summary, "wall_s": time.time() - t_start}
+
+
+def analyse(samples: list[tuple[float, float]], warm_from_s: float, run_end_s: float, rate: float) -> dict[str, Any]:
+    steady = [(t, r) for t, r in samples if warm_from_s <= t <= run_end_s]
+    if len(steady) < 5:
+        return {"samples": len(steady)}
+    tr = fit_trend([t / 3600.0 for t, _ in steady], [r for _, r in steady])
+    if tr is None:
+        return {"samples": len(steady)}
+    rss_warm = steady[0][1]
+    return {
+        "samples": len(steady),
+        "rss_start_mib": samples[0][1],
+        "rss_after_warmup_mib": rss_warm,
+        "rss_end_mib": steady[-1][1],
+        "rss_max_mib": max(r for _, r in samples),
+        "slope_mib_per_h": tr.slope_per_h,
+        "slope_ci95": [tr.ci_lo_per_h, tr.ci_hi_per_h],
+        "extrapolated_72h_100rps_mib": rss_warm + 72.0 * max(0.0, tr.slope_per_h),
+    }
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--modes", nargs="+", default=["local", "distributed"], choices=["local", "distributed"])
+    ap.add_argument("--rate", type=float, default=200.0)
+    ap.add_argument("--duration", type=float, default=240.0, help="soak phase seconds (plus 5 s warmup phase)")
+    ap.add_argument("--every", type=float, default=3.0, help="RSS sampling period, seconds")
+    ap.add_argument("--warmup", type=float, default=0.33, help="fraction of the run treated as warm-up")
+    ap.add_argument("--json", type=Path, help="also write the results here")
+    args = ap.parse_args()
+    results: dict[str, Any] = {"rate": args.rate, "duration_s": args.duration, "cpus": os.cpu_count(),
+                               "loadavg_start": os.getloadavg()[0]}
+    sim, url = start_sim()
+    try:
+        with tempfile.TemporaryDirectory(prefix="bench-soak-") as td:
+            for mode in args.modes:
+                r = run_mode(mode, url, args.rate, args.duration, args.every, Path(td))
+                s = r["summary"]
+                plan_end = 5.0 + args.duration + 5.0  # ~start lead, then the plan
+                warm_from = 5.0 + args.warmup * args.duration
+                per_proc = {name: analyse(sm, warm_from, plan_end, args.rate) for name, sm in r["samples"].items()}
+                results[mode] = {
+                    "processes": per_proc,
+                    "requests": s["overall"]["requests"],
+                    "achieved_rps": s["overall"]["requests"] / (5.0 + args.duration),
+                    "exit_code": s["verdict"]["exit_code"],
+                    "rule": s["verdict"]["rule"],
+                }
+                print(f"== {mode}: {s['overall']['requests']} requests, exit {s['verdict']['exit_code']} "
+                      f"({s['verdict']['rule']})")
+                for name, a in per_proc.items():
+                    if "slope_mib_per_h" in a:
+                        lo, hi = a["slope_ci95"]
+                        print(f"  {name:16s} RSS {a['rss_start_mib']:.0f} -> {a['rss_after_warmup_mib']:.0f} (warm) -> "
+                              f"{a['rss_end_mib']:.0f} MiB; slope after warm-up {a['slope_mib_per_h']:+.2f} MiB/h "
+                              f"[{lo:+.2f}, {hi:+.2f}]; 72 h at 100 req/s: {a['extrapolated_72h_100rps_mib']:.0f} MiB")
+    finally:
+        stop(sim)
+    results["loadavg_end"] = os.getloadavg()[0]
+    print(f"load average: {results['loadavg_start']:.1f} at start, {results['loadavg_end']:.1f} at end "
+          f"({results['cpus']} CPUs)")
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
