@@ -50,11 +50,13 @@ slo:
   objectives: [{{metric: ttft, percentile: 99, max_ms: 2000}}, {{metric: itl, percentile: 99, max_ms: 500}}]
   max_error_rate: 0.01
   windows: [1m]
+generator: {{max_schedule_lag_p99_ms: 5000, max_cpu_percent: 100}}
+"""
+SINKS = """
 sinks:
   file: {{path: "{out}/raw.lp"}}
   raw_sample_ratio: 0.1
   aggregate_interval_s: 2
-generator: {{max_schedule_lag_p99_ms: 5000, max_cpu_percent: 100}}
 """
 
 
@@ -102,11 +104,12 @@ def stop(proc: subprocess.Popen[Any]) -> None:
             proc.wait(timeout=10)
 
 
-def run_mode(mode: str, url: str, rate: float, duration: float, every: float, tmp: Path) -> dict[str, Any]:
+def run_mode(mode: str, url: str, rate: float, duration: float, every: float, tmp: Path,
+             sinks: bool = True) -> dict[str, Any]:
     out = tmp / mode
     out.mkdir()
     scenario = tmp / f"{mode}.yaml"
-    scenario.write_text(SCENARIO.format(url=url, rate=rate, duration=duration, out=out))
+    scenario.write_text((SCENARIO + (SINKS if sinks else "")).format(url=url, rate=rate, duration=duration, out=out))
     cmd = [PY, "-m", "loadgen.cli", "run", str(scenario), "--out", str(out / "run")]
     procs: dict[str, subprocess.Popen[str]] = {}
     if mode == "local":
@@ -175,6 +178,7 @@ def main() -> int:
     ap.add_argument("--duration", type=float, default=240.0, help="soak phase seconds (plus 5 s warmup phase)")
     ap.add_argument("--every", type=float, default=3.0, help="RSS sampling period, seconds")
     ap.add_argument("--warmup", type=float, default=0.33, help="fraction of the run treated as warm-up")
+    ap.add_argument("--no-sinks", action="store_true", help="no sinks: section (isolates the sinks' share)")
     ap.add_argument("--json", type=Path, help="also write the results here")
     args = ap.parse_args()
     results: dict[str, Any] = {"rate": args.rate, "duration_s": args.duration, "cpus": os.cpu_count(),
@@ -183,13 +187,14 @@ def main() -> int:
     try:
         with tempfile.TemporaryDirectory(prefix="bench-soak-") as td:
             for mode in args.modes:
-                r = run_mode(mode, url, args.rate, args.duration, args.every, Path(td))
+                r = run_mode(mode, url, args.rate, args.duration, args.every, Path(td), sinks=not args.no_sinks)
                 s = r["summary"]
                 plan_end = 5.0 + args.duration + 5.0  # ~start lead, then the plan
                 warm_from = 5.0 + args.warmup * args.duration
                 per_proc = {name: analyse(sm, warm_from, plan_end, args.rate) for name, sm in r["samples"].items()}
                 results[mode] = {
                     "processes": per_proc,
+                    "rss_samples": {name: [[round(t, 1), round(r, 2)] for t, r in sm] for name, sm in r["samples"].items()},
                     "requests": s["overall"]["requests"],
                     "achieved_rps": s["overall"]["requests"] / (5.0 + args.duration),
                     "exit_code": s["verdict"]["exit_code"],

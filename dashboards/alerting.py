@@ -10,17 +10,19 @@ Rules (windows as in the Prometheus rules, docs/dashboards.md):
 - SLO burn rate, ticket: the 30 min **and** 6 h burn rates > 6;
 - load generator invalid (the generator was the bottleneck) in the last 2 min;
 - sink dropping points in the last 5 min;
-- no requests completing while arrivals are due: in the last whole-or-partial 2 min bucket
-  (``GROUP BY time(2m) fill(0)``), the plan scheduled more than 5 arrivals (``run_progress``) and
-  no request finished (``llm_throughput``).  Both are written by the master at the same interval
-  ends, so they fall in the same buckets; the 1 h range only makes the run's throughput series
-  exist (SSE math drops a label set missing on one side: a run that never finished a single
-  request is left to the Prometheus rule, whose ``unless`` handles absence);
+- no requests completing while arrivals are due: over the last 2 min, the plan scheduled more
+  than 5 arrivals (``run_progress``) and no request finished (``llm_throughput``);
 - GPU telemetry stale: a GPU (host, gpu) that sent samples in the last 10 min but none in the
-  last 2 min.  One query over two subqueries of ``gpu`` (the last 2 min's count, plus 0 for every
-  GPU seen in 10 min), so a silent GPU still has a row, with 0;
+  last 2 min;
 - server queue growing without bound: over 10 min, ``llm_server.waiting`` rose by more than 30
   (last - first; 0.05/s, the Prometheus rule's slope), never drained (min > 0) and is above 10.
+
+Grafana's math expressions drop a label set that has a value on one side only, so the "nothing
+finished" and "no GPU sample" sides must still have a row, with 0, for a silent run or GPU:
+:func:`recent_or_zero` queries the last 2 min together with a zero for every series seen in the
+rule's longer range (one measurement, two subqueries: InfluxDB merges their rows per tag set).  A
+run that never finished a single request in the last hour has no throughput row, and only the
+Prometheus rule (whose ``unless`` handles absence) sees it.
 
 In the provisioning file every ``$`` of a rule is written ``$$`` (Grafana expands ``$VAR``
 environment references in provisioning files; ``$$`` is a literal ``$``), so ``$timeFilter``,
@@ -44,7 +46,7 @@ CONTACT_POINT = "inferload-webhook"
 WEBHOOK_ENV = "ALERT_WEBHOOK_URL"  # docker-compose.yml sets it for Grafana
 INTERVAL_MS = 60_000
 MAX_DATA_POINTS = 43_200
-STALL_BUCKET = "2m"  # no requests completing: the window (the Prometheus rule's)
+STALL_WINDOW, STALL_WINDOW_S = "2m", 120  # no requests completing: the window (the Prometheus rule's)
 STALL_MIN_DUE = 5  # ... while more than this many arrivals were due in it
 GPU_STALE_AFTER = "2m"  # GPU telemetry stale: no sample for this long
 QUEUE_GROWTH = 30  # server queue: rise over 10 min (0.05/s, the Prometheus rule's deriv threshold)
@@ -99,31 +101,40 @@ def simple_rule(uid: str, title: str, query: str, seconds: int, gt: float, sever
     return _rule(uid, title, data, "C", severity=severity, summary=summary)
 
 
+def recent_or_zero(m: s.Measurement, fn: str, f: s.Field, alias: str, group: list[s.Tag], recent: str) -> str:
+    """``fn(field)`` over the last ``recent`` per tag set, and 0 (not no row) for every tag set seen in the
+    rule's whole range: one query over two subqueries of the same measurement, whose rows InfluxDB merges
+    per tag set.  Grafana's math drops a label set missing on one side, so a silent series needs a row."""
+    field, by = ident(f.name), ", ".join(ident(t.name) for t in group)
+    last = f"SELECT {fn}({field}) AS {ident('n')} FROM {ident(m.name)} WHERE time > now() - {recent} GROUP BY {by}"
+    seen = f"SELECT {fn}({field}) * 0 AS {ident('n')} FROM {ident(m.name)} WHERE $timeFilter GROUP BY {by}"
+    return f"SELECT sum({ident('n')}) AS {ident(alias)} FROM ({last}), ({seen}) WHERE $timeFilter GROUP BY {by}"
+
+
+def stalled_queries() -> tuple[str, str]:
+    """Arrivals due over the last ``STALL_WINDOW`` (the rule's range), and requests finished in it (0 for a
+    run that finished requests earlier in the hour but none since)."""
+    group = [s.T_RUN_ID, s.T_SCENARIO]
+    due = Select(s.RUN_PROGRESS, [agg("sum", s.PF_ARRIVALS_DUE, "due")], group_tags=group,
+                 dash_filters=False).render()
+    done = recent_or_zero(s.THROUGHPUT, "sum", s.F_REQUESTS, "finished", group, STALL_WINDOW)
+    return due, done
+
+
 def stalled_rule() -> Json:
     """No requests completing while arrivals are due (see the module docstring)."""
-    group = [s.T_RUN_ID, s.T_SCENARIO]
-    bucket = f"time({STALL_BUCKET})"
-    due = Select(s.RUN_PROGRESS, [agg("sum", s.PF_ARRIVALS_DUE, "due")], group_tags=group, dash_filters=False,
-                 fill="0").render().replace(" GROUP BY ", f" GROUP BY {bucket}, ")
-    done = Select(s.THROUGHPUT, [agg("sum", s.F_REQUESTS, "finished")], group_tags=group, dash_filters=False,
-                  fill="0").render().replace(" GROUP BY ", f" GROUP BY {bucket}, ")
-    data = [_query("A", due, 3600), _query("B", done, 3600), _reduce("RA", "A"), _reduce("RB", "B"),
+    due, done = stalled_queries()
+    data = [_query("A", due, STALL_WINDOW_S), _query("B", done, 3600), _reduce("RA", "A"), _reduce("RB", "B"),
             _expr("C", {"type": "math", "expression": f"$RA > {STALL_MIN_DUE} && $RB == 0"})]
     return _rule("inferload-no-requests-completing", "No requests completing while arrivals are due", data, "C",
-                 severity="page", summary=f"arrivals are due but no request finished in the last {STALL_BUCKET} "
-                                          "bucket: the target hangs or the generator cannot reach it")
+                 severity="page", summary=f"arrivals are due but no request finished in the last {STALL_WINDOW}: "
+                                          "the target hangs or the generator cannot reach it")
 
 
 def gpu_stale_query() -> str:
     """Per GPU seen in the rule's range: samples in the last ``GPU_STALE_AFTER`` (0 when it went silent)."""
-    g = s.GPU
-    group = [s.T_RUN_ID, s.T_HOST, s.T_GPU]
-    field = ident(s.GF_GPU_UTIL.name)
-    by = ", ".join(ident(t.name) for t in group)
-    recent = (f"SELECT count({field}) AS {ident('n')} FROM {ident(g.name)} "
-              f"WHERE time > now() - {GPU_STALE_AFTER} GROUP BY {by}")
-    seen = f"SELECT count({field}) * 0 AS {ident('n')} FROM {ident(g.name)} WHERE $timeFilter GROUP BY {by}"
-    return f"SELECT sum({ident('n')}) AS {ident('recent samples')} FROM ({recent}), ({seen}) WHERE $timeFilter GROUP BY {by}"
+    return recent_or_zero(s.GPU, "count", s.GF_GPU_UTIL, "recent samples", [s.T_RUN_ID, s.T_HOST, s.T_GPU],
+                          GPU_STALE_AFTER)
 
 
 def gpu_stale_rule() -> Json:
@@ -199,4 +210,4 @@ def provisioning() -> Json:
 
 
 __all__ = ["CONTACT_POINT", "FOLDER", "INTERVAL_MS", "WEBHOOK_ENV", "burn_query", "escape_env", "gpu_stale_query",
-           "provisioning", "queue_queries", "rules", "stalled_rule"]
+           "provisioning", "queue_queries", "recent_or_zero", "rules", "stalled_queries", "stalled_rule"]

@@ -178,7 +178,7 @@ def _event_annotation(name: str, event: str, color: str, title_tag: schema.Tag) 
 
 
 def annotation_list() -> list[Json]:
-    """Phase regions, SLO violations and burst recoveries (``run_event``) on every time-series panel."""
+    """Phase regions, SLO violations, burst recoveries and drifts (``run_event``) on every time-series panel."""
     builtin = {"builtIn": 1, "datasource": {"type": "grafana", "uid": "-- Grafana --"}, "enable": True,
                "hide": True, "iconColor": "rgba(0, 211, 255, 1)", "name": "Annotations & Alerts", "type": "dashboard"}
     return [
@@ -186,6 +186,8 @@ def annotation_list() -> list[Json]:
         _event_annotation("Phases", schema.EVENT_PHASE, "rgba(120, 120, 255, 0.25)", schema.T_PHASE),
         _event_annotation("SLO violations", schema.EVENT_VIOLATION, "rgba(255, 60, 60, 0.35)", schema.T_OBJECTIVE),
         _event_annotation("Burst recovery", schema.EVENT_RECOVERY, "rgba(60, 200, 120, 0.35)", schema.T_PHASE),
+        # a soak's upward trend (loadgen/drift.py): from the series' first value to when it was flagged
+        _event_annotation("Drift", schema.EVENT_DRIFT, "rgba(255, 160, 0, 0.25)", schema.T_OBJECTIVE),
     ]
 
 

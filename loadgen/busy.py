@@ -2,7 +2,8 @@
 
 Every process that sends requests or serves workers keeps one :class:`BusyMeter`.  The parts that
 run on the gevent loop and can block it report each call's duration (``aggregating``: the master's
-interval points; ``writing``: per-request telemetry and collector points handed to the sinks); a
+interval points; ``writing``: per-request telemetry and collector points handed to the sinks;
+``checkpointing``: encoding the soak checkpoint); a
 :class:`LoopMonitor` greenlet measures how late the loop wakes it (a *stall*: nothing else could run
 meanwhile).  The rest of the process CPU is the client itself (``sending/parsing``: connections,
 writes, reading and parsing streams).  When a run is invalid because the generator fell behind, the
@@ -18,7 +19,7 @@ from typing import Any
 
 import gevent
 
-ACTIVITIES: tuple[str, ...] = ("aggregating", "writing")
+ACTIVITIES: tuple[str, ...] = ("aggregating", "writing", "checkpointing")
 STALL_TICK_S = 0.01  # the monitor's sleep; a wake-up later than this + STALL_REPORT_S is a stall
 STALL_REPORT_S = 0.005
 

@@ -17,8 +17,9 @@ Two readers:
   ``lost_in_gap``, per phase and class.  So ``expected = requests + dropped + lost_in_gap
   (+ not sent after a stop)`` holds exactly across the restart.
 
-Everything here runs outside the request loop's hot path: building the state costs a few ms
-(the HDR encode; measured in docs/soak.md), the file write happens in a thread.
+Building the state runs on the master's loop once per checkpoint (7-35 ms, mostly the HDR
+encode; it grows with phases x classes x metrics, not with run length: bench/bench_checkpoint.py,
+docs/soak.md); the file write happens in a thread.
 """
 
 from __future__ import annotations
@@ -94,7 +95,7 @@ class Checkpointer:
                 self._writer = gevent.get_hub().threadpool.spawn(write_atomic, self.path, text)
             log.info("%s -> %s (%d KiB, %.0f ms)", status_line(coord, now), self.path, len(text) // 1024,
                      self.last_encode_ms)
-            coord.busy.add("aggregating", time.perf_counter() - t)  # the master's own work (loadgen/busy.py)
+            coord.busy.add("checkpointing", time.perf_counter() - t)  # the master's own work (loadgen/busy.py)
         except Exception:
             log.exception("checkpoint failed")
 
@@ -190,7 +191,7 @@ def restore_merged(ckpt: Mapping[str, Any], hs: HistogramSet, counters: Counters
 class DueWalker:
     """Counts the global sequence's arrivals per phase and class up to a plan offset, in steps.
 
-    A resumed master walks up to "now" first (long for a long run: ~1 us per arrival; in a
+    A resumed master walks up to "now" first (long for a long run: ~2 us per arrival; in a
     thread), then, once the restart offset is chosen, the few seconds up to it.
     """
 

@@ -171,7 +171,7 @@ class Coordinator:
 
     def _known(self, client_id: str | None) -> bool:
         """A worker this master gave a plan (a worker of a master that died before a restart is not)."""
-        return self.local or not self.labels or client_id in self.labels
+        return self.local or client_id in self.labels
 
     def _on_worker_report(self, client_id: str, data: dict[str, Any], **_kw: Any) -> None:
         if not self._known(client_id):

@@ -35,6 +35,9 @@ RELEASE = "il_release"
 STOP = "il_stop"
 DONE = "il_done"
 REPORT_KEY = "inferload"  # key in Locust's worker report dict
+# a worker in a run stops sending and leaves once its master is silent this long (the master
+# answers each 1-s heartbeat; Locust's own worker would go on for 60 s): docs/soak.md
+MASTER_SILENT_S = 15.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,6 +109,7 @@ class DoneMsg:
 __all__ = [
     "ADOPT",
     "DONE",
+    "MASTER_SILENT_S",
     "PLAN",
     "RELEASE",
     "REPORT_KEY",

@@ -22,6 +22,7 @@ from locust.env import Environment
 
 from loadgen.checkpoint import CHECKPOINT_FILE, Checkpointer
 from loadgen.config import Scenario
+from loadgen.locust import messages as m
 from loadgen.locust.hooks import install_worker
 from loadgen.locust.master import Coordinator
 from loadgen.locust.runtime import build_runtime, scenario_to_dict
@@ -34,8 +35,6 @@ from loadgen.server_metrics import start_server_metrics
 from userinput.errors import InputError
 
 log = logging.getLogger(__name__)
-
-MASTER_SILENT_S = 15.0  # a worker in a run stops once the master is silent this long (Locust's own: 60 s)
 
 
 def setup_logging() -> None:
@@ -164,7 +163,7 @@ def serve_worker(master_host: str, master_port: int) -> int:
 
     SIGTERM/SIGINT: stop sending, give in-flight streams the drain time, report, then leave
     (the master re-assigns the rest of this worker's slot).  A master silent for
-    :data:`MASTER_SILENT_S` during a run is gone (killed, evicted): nothing could record the
+    :data:`~loadgen.locust.messages.MASTER_SILENT_S` during a run is gone (killed, evicted): nothing could record the
     results, so the worker stops sending the same way and leaves; the orchestrator restarts it
     and it joins the restarted master (``inferload run --resume``, docs/soak.md).
     """
@@ -187,8 +186,8 @@ def serve_worker(master_host: str, master_port: int) -> int:
         while not sched.stop_evt.is_set():
             gevent.sleep(1.0)
             last = runner.last_heartbeat_timestamp
-            if sched.plan_ready.is_set() and last and time.time() - last > MASTER_SILENT_S:
-                log.error("no heartbeat from the master for %.0f s: stop sending and leave", MASTER_SILENT_S)
+            if sched.plan_ready.is_set() and last and time.time() - last > m.MASTER_SILENT_S:
+                log.error("no heartbeat from the master for %.0f s: stop sending and leave", m.MASTER_SILENT_S)
                 graceful()
                 return
 

@@ -133,7 +133,7 @@ def test_run_killed_mid_outage_loses_at_most_the_last_flush_interval(
         influx.server.kill()
         paused = False
         influx.server.start()
-        spool = tmp_path / "spool"
+        spool = tmp_path / "spool" / "local"  # <spool_dir>/<worker>
         assert any(spool.glob("seg-*.lp")), f"nothing was spooled; run stderr: {stderr[-2000:]}"
         replay = subprocess.run(
             [PY, "-m", "loadgen.cli", "collect", "replay", str(spool), "--influx-url", influx.write_url,

@@ -71,7 +71,7 @@ sinks:
     assert summary["verdict"]["exit_code"] == EXIT_INVALID_RUN
     assert summary["verdict"]["rule"].startswith("invalid run: stopped by its own telemetry sink"), summary["verdict"]
     assert took < 40, "the plan was not cut short"
-    spool = tmp_path / "spool"
+    spool = tmp_path / "spool" / "local"  # <spool_dir>/<worker>
     assert any(spool.glob("seg-*.lp"))
     assert "spool full (10 KB in" in output  # not "0 MB"
     assert f"kept in {spool}" in output

@@ -41,21 +41,20 @@ def _runner(influx: InfluxStack, db: str) -> Any:
 
 
 def test_no_requests_completing_fires_only_for_the_stalled_run(influx: InfluxStack, influx_db: str) -> None:
-    # evaluate 60 s into a 2 min bucket, so the last bucket holds whole intervals of both measurements
-    bucket = (int(time.time()) // 120) * 120 - 600
-    now = bucket + 60
+    now = int(time.time())  # the rule's "finished" side compares with InfluxDB's now()
     lines = []
-    for run in ("ok", "stalled", "idle"):
+    for run in ("ok", "stalled", "idle", "slow"):
         for t in range(now - 900, now, 5):
             due = 0.0 if run == "idle" else 4.0  # idle: the plan schedules nothing (between phases)
             lines.append(f"{s.RUN_PROGRESS.name},run_id={run},scenario=sc,phase=p {s.PF_ARRIVALS_DUE.name}={due} {t}")
-            finished = run == "ok" or t < now - 300  # stalled: nothing finished for the last 5 min
-            if finished and run != "idle" or (run == "idle" and t < now - 300):
-                lines.append(f"{s.THROUGHPUT.name},run_id={run},scenario=sc,phase=p,class=c {s.F_REQUESTS.name}=3 {t}")
+            # stalled and idle: nothing finished for the last 5 min; slow: one request a minute
+            finished = run == "ok" or t < now - 300 or (run == "slow" and (now - t) % 60 == 0)
+            if finished:
+                lines.append(f"{s.THROUGHPUT.name},run_id={run},scenario=sc,phase=p,class=c {s.F_REQUESTS.name}=1 {t}")
     _write(influx, influx_db, lines)
-    got = evaluate(_rule("inferload-no-requests-completing"), _runner(influx, influx_db), now * 1000)
+    got = evaluate(_rule("inferload-no-requests-completing"), _runner(influx, influx_db), now * 1000 + 1000)
     assert got == {labels(run_id="ok", scenario="sc"): False, labels(run_id="stalled", scenario="sc"): True,
-                   labels(run_id="idle", scenario="sc"): False}
+                   labels(run_id="idle", scenario="sc"): False, labels(run_id="slow", scenario="sc"): False}
 
 
 def test_gpu_telemetry_stale_fires_for_the_silent_gpu_only(influx: InfluxStack, influx_db: str) -> None:

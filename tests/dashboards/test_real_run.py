@@ -30,6 +30,8 @@ pytestmark = pytest.mark.integration
 
 # the select-all value of every multi variable (their allValue) and the run under test
 FILTERS = ("scenario", "phase", "class", "model", "endpoint", "host", "gpu")
+# queries that must run without error but cannot have data in a 20 s run: drift needs a soak (loadgen/drift.py)
+NO_DATA_IN_A_SHORT_RUN = ("annotation Drift",)
 
 
 @pytest.fixture(scope="module")
@@ -90,7 +92,7 @@ def _execute_all(run: RealRun, values: Mapping[str, expand.Value]) -> tuple[list
             n += 1
             if "error" in res:
                 problems.append(f"{q.where}: {res['error']}: {text}")
-            elif not _rows(res):
+            elif not _rows(res) and not q.where.endswith(NO_DATA_IN_A_SHORT_RUN):
                 problems.append(f"{q.where}: no data: {text}")
     return problems, n
 
