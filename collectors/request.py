@@ -5,7 +5,7 @@
   carries ``sample_weight = 1/r``.  Aggregates never depend on sampling (they come from the
   HDR histograms and counters).
 - Time: the scheduled wall time in ns.  InfluxDB keeps one point per (series, timestamp), so
-  a timestamp this collector already used recently (the last 65,536) is moved on by 1 ns.
+  a timestamp this collector already used recently (the last 4,096: a bounded set that fills in seconds, so a soak worker's memory levels off early) is moved on by 1 ns.
 - Fields are floats; absent values (no first token, no server timing) are left out, never
   written as NaN.  ``client_overhead_s`` = e2e - server e2e (TGI ``total_s``), else
   e2e - (server queue + server inference) (vLLM, llama.cpp): the time outside the model server.
@@ -19,7 +19,7 @@ from collectors import schema
 from collectors.point import Point
 from collectors.records import RequestRecord
 
-_RECENT = 65_536
+_RECENT = 4_096
 _HASH_MULT = 0x9E3779B97F4A7C15
 _MASK = (1 << 64) - 1
 

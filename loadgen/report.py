@@ -36,6 +36,7 @@ from loadgen.reporting.ci import DEFAULT_CONFIDENCE, add_cis
 from loadgen.reporting.terminal import latency_cell, latency_legend, objective_value
 from loadgen.server_report import UNKNOWN_SERVER, phase_readings, render_server
 from loadgen.slo import ExitDecision, RunHealth, SloVerdict
+from loadgen.soak_render import render_soak
 
 SUMMARY_SCHEMA = "inferload.summary/1"
 REPORTED_METRICS: tuple[str, ...] = (
@@ -357,6 +358,7 @@ def _render_live_slo(con: Console, summary: dict[str, Any]) -> None:
         con.print(vt)
     elif violations is not None:
         con.print("[green]no SLO violation[/] in any rolling window")
+    render_soak(con, summary)  # drift, slo.windows (loadgen/soak_render.py)
     for name, block in summary.get("phases", {}).items():
         if "burst_recovery_s" in block:
             rec = block["burst_recovery_s"]
