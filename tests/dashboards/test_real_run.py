@@ -24,6 +24,7 @@ import pytest
 from dashboards import alerting, build, expand, model_system, steady_peak
 from gpusim.trace import read_trace
 from tests.dashboards.realrun import RealRun, real_run
+from tests.support import require_tool
 from tests.support.influx import influxd_available
 
 pytestmark = pytest.mark.integration
@@ -36,8 +37,7 @@ NO_DATA_IN_A_SHORT_RUN = ("annotation Drift",)
 
 @pytest.fixture(scope="module")
 def run() -> Iterator[RealRun]:
-    if not influxd_available():
-        pytest.skip("influxd is not installed (tests/run.sh installs Debian's influxdb)")
+    require_tool(influxd_available(), "influxd is not installed (tests/run.sh installs Debian's influxdb)")
     with real_run() as r:
         yield r
 

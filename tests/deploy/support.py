@@ -12,8 +12,9 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-import pytest
 import yaml
+
+from tests.support import require_tool
 
 ROOT = Path(__file__).resolve().parents[2]
 K8S = ROOT / "k8s"
@@ -32,10 +33,8 @@ POD_KINDS = {"Deployment", "StatefulSet", "DaemonSet", "Job", "ReplicaSet", "Cro
 
 def tool(name: str) -> str:
     path = shutil.which(name) or shutil.which(name, path=str(ROOT / ".venv" / "bin"))
-    if path is None:
-        if os.environ.get("CI"):
-            pytest.fail(f"{name} is missing in CI: tests/run.sh should have installed it")
-        pytest.skip(f"{name} is not installed (tests/run.sh installs it)")
+    require_tool(path is not None, f"{name} is not installed (tests/run.sh installs it)")
+    assert path is not None
     return path
 
 

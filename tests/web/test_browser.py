@@ -33,6 +33,7 @@ from typing import Any
 
 import pytest
 
+from tests.support import require_tool
 from tests.web.cdp import Browser, chromium_path
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -98,10 +99,7 @@ def at(obj: Any, path: list[Any]) -> Any:
 
 
 def _chromium_or_skip() -> None:
-    if chromium_path() is None:
-        if os.environ.get("CI"):
-            pytest.fail("chromium is missing in CI: tests/run.sh should have installed Debian's chromium")
-        pytest.skip("chromium is not installed (tests/run.sh installs Debian's chromium)")
+    require_tool(chromium_path() is not None, "chromium is not installed (tests/run.sh installs Debian's chromium)")
 
 
 @pytest.fixture

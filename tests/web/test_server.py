@@ -6,12 +6,11 @@ process after ``ssl`` it breaks every later TLS use (RecursionError), so they ge
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+
+from tests.support import run_cases_in_child
 
 pytestmark = pytest.mark.integration
 
@@ -19,12 +18,4 @@ HERE = Path(__file__).resolve().parent
 
 
 def test_web_server_cases_pass_in_their_own_interpreter() -> None:
-    proc = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--strict-markers",
-         str(HERE / "server_cases.py")],
-        cwd=HERE.parents[1], capture_output=True, text=True, timeout=600,
-        env={**os.environ, "INFERLOAD_TESTS_IN_CHILD": "1"},
-    )
-    tail = "\n".join((proc.stdout + proc.stderr).splitlines()[-40:])
-    assert proc.returncode == 0, tail
-    assert " passed" in proc.stdout and " failed" not in proc.stdout, tail
+    run_cases_in_child(str(HERE / "server_cases.py"))
