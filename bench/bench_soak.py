@@ -40,6 +40,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from loadgen.drift import fit_trend  # noqa: E402
+from tests.support.gpusim import start_gpusim, stop  # noqa: E402
 
 PY = sys.executable
 
@@ -91,23 +92,7 @@ def children(pid: int) -> list[int]:
 
 
 def start_sim() -> tuple[subprocess.Popen[str], str]:
-    proc = subprocess.Popen([PY, "-m", "loadgen.cli", "sim", "--host", "127.0.0.1", "--port", "0", "--preset", "fixed"],
-                            cwd=ROOT, stdout=subprocess.PIPE, text=True)
-    assert proc.stdout is not None
-    line = proc.stdout.readline()
-    if "listening on" not in line:
-        raise RuntimeError(f"gpusim did not start: {line!r}")
-    return proc, line.strip().rsplit(" ", 1)[-1]
-
-
-def stop(proc: subprocess.Popen[Any]) -> None:
-    if proc.poll() is None:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=10)
+    return start_gpusim("--preset", "fixed")
 
 
 def run_mode(mode: str, url: str, rate: float, duration: float, every: float, tmp: Path,
