@@ -54,7 +54,24 @@ def _acyclic(h: HdrHistogram) -> HdrHistogram:
     back-reference plain reference counting frees each histogram the moment it is dropped.
     """
     h.encoder.histogram = weakref.proxy(h)
+    h._il_counts = np.ctypeslib.as_array(h.counts)  # a numpy view of the counts (no copy), read below
     return h
+
+
+def _view(h: HdrHistogram) -> np.ndarray:
+    """The counts of ``h`` as a numpy int64 view (cached on the histogram)."""
+    v: np.ndarray | None = getattr(h, "_il_counts", None)
+    if v is None:
+        v = h._il_counts = np.ctypeslib.as_array(h.counts)
+    return v
+
+
+def _index_range(h: HdrHistogram) -> tuple[int, int]:
+    """First and last counts index that can hold a value (from the recorded min and max)."""
+    hi = h._counts_index_for(h.max_value) if h.max_value else h.counts_len - 1
+    if h.min_value == sys.maxsize or h.counts[0]:
+        return 0, hi
+    return h._counts_index_for(h.min_value), hi
 
 
 def new_histogram() -> HdrHistogram:
@@ -67,10 +84,21 @@ def decode_histogram(blob: str | bytes) -> HdrHistogram:
 
 
 def add_histogram(dst: HdrHistogram, src: HdrHistogram) -> None:
-    """``dst.add(src)``, skipping an empty ``src`` (hdrh's ``add`` of an empty histogram sets the
-    minimum to 0: a summary's ``min_ms`` read 0 whenever one of the merged parts had no values)."""
-    if src.get_total_count():
-        dst.add(src)
+    """``dst.add(src)`` with numpy over the index range ``src`` uses (same result as hdrh's ``add``),
+    skipping an empty ``src`` (hdrh's ``add`` of an empty histogram sets the minimum to 0: a
+    summary's ``min_ms`` read 0 whenever one of the merged parts had no values)."""
+    n = src.total_count
+    if not n:
+        return
+    lo, hi = _index_range(src)
+    view = _view(dst)
+    view[lo:hi + 1] += _view(src)[lo:hi + 1]  # hdrh's add walks all 23,552 counts; this only the used range
+    src_min, src_max = src.get_min_value(), src.get_max_value()
+    dst.total_count += n
+    dst.max_value = max(dst.max_value, src_max)
+    dst.min_value = min(dst.min_value, src_min)
+    dst.start_time_stamp_msec = min(dst.start_time_stamp_msec, src.start_time_stamp_msec)
+    dst.end_time_stamp_msec = max(dst.end_time_stamp_msec, src.end_time_stamp_msec)
 
 
 def reset_histogram(h: HdrHistogram) -> None:
@@ -223,14 +251,13 @@ def _geometry(counts_len: int, lowest_us: int, highest_us: int, sig_digits: int)
 
 
 def _arrays(h: HdrHistogram) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """The counts (up to the bucket of the largest value recorded) and the matching value arrays."""
-    n = h.counts_len
-    if h.max_value:
-        n = min(n, h._counts_index_for(h.max_value) + 1)
-    counts = np.ctypeslib.as_array(h.counts)[:n]
+    """The counts from the bucket of the smallest to that of the largest value recorded (no other
+    bucket holds a value) and the matching value arrays."""
+    lo, hi = _index_range(h)
+    hi = min(hi, h.counts_len - 1)
     low, high, mid = _geometry(h.counts_len, h.lowest_trackable_value, h.highest_trackable_value,
                                h.significant_figures)
-    return counts, low[:n], high[:n], mid[:n]
+    return _view(h)[lo:hi + 1], low[lo:hi + 1], high[lo:hi + 1], mid[lo:hi + 1]
 
 
 def _at_percentiles(h: HdrHistogram, cum: np.ndarray, low: np.ndarray, high: np.ndarray,

@@ -89,18 +89,26 @@ def encode(point: Point) -> str:
 
     Fast path: one C-level ``template % values`` for the whole field set, then whole floats lose
     their ``.0`` (the library's format).  A non-finite sum means a NaN/inf somewhere (or an
-    overflow): the careful path handles it.
+    overflow): the careful path handles it.  The line is kept on the point (``Point.line``), so
+    a point written to several sinks is encoded once; a point is not changed after it is written.
     """
+    line = point.line
+    if line is not None:  # encoded before, for another sink
+        return line
     fields = point.fields
     if not fields:
-        return ""
-    getter, template = _field_plan(fields)
-    values = getter(fields)
-    total = sum(values)
-    if total - total != 0.0:
-        return _encode_checked(point)
-    body = (template % values).replace(".0,", ",")
-    return f"{_prefix(point.measurement, point.tags)}{body[:-1]} {point.time_ns}"
+        line = ""
+    else:
+        getter, template = _field_plan(fields)
+        values = getter(fields)
+        total = sum(values)
+        if total - total != 0.0:
+            line = _encode_checked(point)
+        else:
+            body = (template % values).replace(".0,", ",")
+            line = f"{_prefix(point.measurement, point.tags)}{body[:-1]} {point.time_ns}"
+    point.line = line
+    return line
 
 
 def encode_many(points: Iterable[Point]) -> tuple[list[str], int]:

@@ -7,7 +7,7 @@ Fields are floats by contract (counts too), so InfluxDB never sees a field-type 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 
@@ -17,6 +17,9 @@ class Point:
     tags: dict[str, str]
     fields: dict[str, float]
     time_ns: int
+    # its line protocol, set by the first ``collectors.lineproto.encode``: a point written to several
+    # sinks (file, InfluxDB, the run folder) is encoded once
+    line: str | None = field(default=None, repr=False, compare=False)
 
 
 class Collector(Protocol):

@@ -217,7 +217,9 @@ F_LAG_BOUND = Field("lag_exceeded", "0/1", "1 when schedule_lag_p99_s exceeded i
 F_CPU_BOUND = Field("cpu_exceeded", "0/1", "1 when cpu_percent exceeded its limit")
 F_DROP_BOUND = Field("drops_exceeded", "0/1", "1 when dropped_arrivals > 0 (target behind; not invalid)")
 F_GENERATOR_FAULTS = Field("generator_faults", "1", "requests that failed inside the load generator (a bug of ours)")
-F_AGGREGATE_S = Field("aggregate_s", "s", "time the master spent building this interval's points")
+F_AGGREGATE_S = Field(
+    "aggregate_s", "s", "time of the master's interval step: aggregates, live SLO windows, drift, this health point",
+)
 F_STALL_MAX = Field("loop_stall_max_s", "s", "longest event-loop stall of the master/local process in the interval")
 F_INVALID = Field(
     "invalid", "0/1", "1 when the generator was the bottleneck in this interval (lag, CPU or a generator fault)",

@@ -132,7 +132,13 @@ def checkpoint_state(coord: Any, now: float, *, final: bool = False) -> dict[str
 def _soak_state(coord: Any) -> Any:
     """Drift trends and ``slo.windows`` verdicts (``loadgen/soak_watch.py``), when it keeps a state."""
     soak = getattr(coord, "soak", None)
-    return soak.state() if soak is not None and hasattr(soak, "state") else None
+    if soak is None or not hasattr(soak, "state"):
+        return None
+    try:
+        return soak.state()
+    except Exception:  # the rest of the checkpoint still counts; a resume starts these again
+        log.exception("checkpoint: drift / slo.windows state failed; saved as null")
+        return None
 
 
 def status_line(coord: Any, now: float) -> str:

@@ -91,16 +91,8 @@ def summary_from_checkpoint(run_dir: Path) -> dict[str, Any]:
     if ckpt.get("live"):
         live.restore(ckpt["live"])
     final = bool(ckpt.get("final"))
-    soak = None
-    if ckpt.get("soak") is not None:
-        from loadgen.soak_watch import SoakWatch
-
-        soak = SoakWatch(scenario=scenario, run_id=str(ckpt["run_id"]))
-        soak.start(t0, plan)
-        if hasattr(soak, "restore"):
-            soak.restore(ckpt["soak"])
-        else:
-            soak = None
+    written = float(ckpt["written_unix"])
+    soak = _soak(ckpt, scenario, plan, t0, written, final)
     view = CheckpointView(
         t0_wall=t0, n_slots=int(ckpt.get("n_slots", 0)), local=ckpt.get("mode") == "local", hs=hs,
         counters=counters, busy=_Busy(busy.pop(own, {})), busy_by_worker=busy, live=live,
@@ -111,7 +103,6 @@ def summary_from_checkpoint(run_dir: Path) -> dict[str, Any]:
         lost_slots=list(ckpt.get("lost_slots") or []), gaps=list(ckpt.get("gaps") or []),
         done_slots=[int(s) for s in ckpt.get("done_slots") or []], partial=not final, soak=soak,
     )
-    written = float(ckpt["written_unix"])
     if not final and view.stop_requested_at is None:
         view.stop_requested_at = written  # the run so far: what is due after the checkpoint is not counted
     started = _parse_time(ckpt.get("started_at")) or datetime.fromtimestamp(t0, UTC)
@@ -123,6 +114,25 @@ def summary_from_checkpoint(run_dir: Path) -> dict[str, Any]:
     summary["checkpoint_unix"] = written
     summary["checkpoint_offset_s"] = round(written - t0, 3)
     return summary
+
+
+def _soak(ckpt: dict[str, Any], scenario: Any, plan: Any, t0: float, written: float, final: bool) -> Any:
+    """The checkpoint's drift trends and ``slo.windows`` verdicts (the summary's ``drift`` and
+    ``slo_windows``), or None when it holds none (older checkpoints) or they do not restore.
+
+    A partial run is closed at the checkpoint as a finished one is at its end: the open windows
+    are judged (as partial windows) and the trends get their final evaluation."""
+    if ckpt.get("soak") is None:
+        return None
+    from loadgen.soak_watch import SoakWatch
+
+    soak = SoakWatch(scenario=scenario, run_id=str(ckpt["run_id"]))
+    soak.start(t0, plan)
+    if not soak.restore(ckpt["soak"]):
+        return None  # logged
+    if not final:
+        soak.close(written)
+    return soak
 
 
 def _parse_time(value: Any) -> datetime | None:

@@ -30,6 +30,10 @@ objective = the series id, region from the first value to now, ``value`` = slope
 ``threshold`` = the smallest slope per hour that would count as drift at that span); the summary
 gets a ``drift`` section with every series' fit.  Pure apart from a lock (the scrape thread adds
 server values): no clock, no I/O.  numpy only.
+
+:meth:`DriftDetector.state` / :meth:`DriftDetector.restore` carry the bins, streaks, flags and
+last fits across a master restart (the checkpoint's ``soak`` entry, ``loadgen/checkpoint.py``):
+the trends continue where they were, and the gap simply has no bins.
 """
 
 from __future__ import annotations
@@ -37,16 +41,18 @@ from __future__ import annotations
 import math
 import threading
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
+from pydantic import Field
 
 from collectors import schema
 from collectors.counters import C_REQUESTS, Counters
 from collectors.histograms import HistogramSet
 from collectors.point import Point
 from loadgen.hdr_counts import IntArr, hdr
+from userinput.strict import StrictModel
 
 MAX_BINS = 512
 MIN_POINTS = 60  # values before a series is judged at all (10 min of 10 s intervals)
@@ -225,6 +231,60 @@ class BinnedSeries:
     def arrays(self) -> tuple[list[float], list[float]]:
         return list(self._t), list(self._y)
 
+    def state(self) -> dict[str, Any]:
+        """JSON-safe: at most ``max_bins`` (time, value, count) bins and the counts."""
+        return {"per_bin": self.per_bin, "values": self.values, "t": list(self._t), "y": list(self._y),
+                "n": list(self._n)}
+
+    @classmethod
+    def from_state(cls, state: _BinsState, max_bins: int = MAX_BINS) -> BinnedSeries:
+        """Back from :meth:`state`; ValueError when it is not one (lengths, bounds, counts)."""
+        if not len(state.t) == len(state.y) == len(state.n):
+            raise ValueError(f"bins: t, y and n differ in length ({len(state.t)}, {len(state.y)}, {len(state.n)})")
+        if len(state.n) > max_bins:
+            raise ValueError(f"bins: {len(state.n)} bins, more than the {max_bins} kept")
+        if any(k < 1 or k > state.per_bin for k in state.n) or sum(state.n) != state.values:
+            raise ValueError("bins: the bin counts do not add up to the values")
+        if not all(math.isfinite(v) for v in (*state.t, *state.y)):
+            raise ValueError("bins: a time or value is not finite")
+        b = cls(max_bins)
+        b.per_bin, b.values = state.per_bin, state.values
+        b._t, b._y, b._n = list(state.t), list(state.y), list(state.n)
+        return b
+
+
+class _BinsState(StrictModel):
+    per_bin: int = Field(ge=1)
+    values: int = Field(ge=0)
+    t: list[float]
+    y: list[float]
+    n: list[int]
+
+
+class _TrendState(StrictModel):
+    points: int
+    span_h: float
+    slope_per_h: float
+    ci_lo_per_h: float
+    ci_hi_per_h: float
+    start: float
+    end: float
+    autocorrelation: float
+    effective_df: float
+
+
+class _SeriesState(StrictModel):
+    bins: _BinsState
+    streak: int = Field(ge=0)
+    streak_since: float
+    flagged_at_s: float | None
+    first_wall: float | None
+    last_trend: _TrendState | None
+
+
+class _DriftState(StrictModel):
+    series: dict[str, _SeriesState]
+
 
 @dataclass(slots=True)
 class _State:
@@ -368,6 +428,41 @@ class DriftDetector:
                 st.flagged_at_s = now_s - (self.t0_wall or now_s)
                 out.append(self._event(st, now_s))
         return out
+
+    # ---- a master restart -------------------------------------------------------------------------
+    def state(self) -> dict[str, Any]:
+        """JSON-safe state for a checkpoint: per series with values, its bins (<= ``max_bins``),
+        streak, flag and last fit.  The configuration (phases, thresholds) comes from the scenario."""
+        with self._lock:
+            series = {
+                sid: {"bins": st.bins.state(), "streak": st.streak, "streak_since": st.streak_since,
+                      "flagged_at_s": st.flagged_at_s, "first_wall": st.first_wall,
+                      "last_trend": asdict(st.last_trend) if st.last_trend is not None else None}
+                for sid, st in self._state.items() if st.bins.values
+            }
+        return {"series": series}
+
+    def restore(self, state: Any) -> None:
+        """Back to a :meth:`state` (a resumed run; after :meth:`start`): the trends continue.
+
+        ValueError (pydantic's ValidationError is one) when ``state`` is not such a state; then
+        nothing changes."""
+        parsed = _DriftState.model_validate(state)
+        unknown = sorted(set(parsed.series) - set(self._state))
+        if unknown:
+            raise ValueError(f"unknown drift series {', '.join(unknown)}")
+        restored: dict[str, _State] = {}
+        for sid, old in self._state.items():  # every series, in SERIES order (the summary's)
+            st = restored[sid] = _State(old.spec, BinnedSeries(old.bins.max_bins))
+            ss = parsed.series.get(sid)
+            if ss is None:
+                continue
+            st.bins = BinnedSeries.from_state(ss.bins, old.bins.max_bins)
+            st.streak, st.streak_since = ss.streak, ss.streak_since
+            st.flagged_at_s, st.first_wall = ss.flagged_at_s, ss.first_wall
+            st.last_trend = Trend(**ss.last_trend.model_dump()) if ss.last_trend is not None else None
+        with self._lock:
+            self._state = restored
 
     def summary(self) -> dict[str, Any]:
         """The summary's ``drift`` section: every series with values, its fit, and the flagged ones."""

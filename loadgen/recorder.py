@@ -35,12 +35,13 @@ from loadgen.goodput import GoodputRule
 class Recorder:
     """Everything one worker measured since the last :meth:`take`."""
 
-    __slots__ = ("counters", "goodput", "histograms")
+    __slots__ = ("_spare", "counters", "goodput", "histograms")
 
     def __init__(self, goodput: GoodputRule | None = None) -> None:
         self.histograms = HistogramSet()
         self.counters = Counters()
         self.goodput = goodput or GoodputRule()  # no thresholds: every ok request is good
+        self._spare: HistogramSet | None = None  # take_local's second buffer
 
     def record(self, rec: RequestRecord) -> None:
         """One finished request."""
@@ -74,11 +75,33 @@ class Recorder:
         self.counters.clear()
         return out
 
+    def take_local(self) -> dict[str, Any]:
+        """Deltas since the previous call as the objects themselves, for a coordinator in this
+        process: ``{"hist_set": HistogramSet, "counter_set": Counters}``.  No encoding and decoding
+        (a local run's interval step on the sending loop), the same merge result as :meth:`take`.
+        The histogram set is valid until the next call (it is then zeroed and reused): merge it at once."""
+        out = {LOCAL_HIST: self.histograms, LOCAL_COUNTERS: self.counters}
+        spare = self._spare if self._spare is not None else HistogramSet()
+        spare.reset()  # two buffers, zeroed in place: no 188 KiB histogram allocated per key and call
+        self._spare, self.histograms = self.histograms, spare
+        self.counters = Counters()
+        return out
+
+
+LOCAL_HIST = "hist_set"
+LOCAL_COUNTERS = "counter_set"
+
 
 def merge_delta(hs: HistogramSet, counters: Counters, delta: Mapping[str, Any]) -> None:
-    """Merge one :meth:`Recorder.take` result into a master-side histogram set and counters."""
+    """Merge one :meth:`Recorder.take` (or :meth:`Recorder.take_local`) result into a master-side
+    histogram set and counters."""
+    local_hs = delta.get(LOCAL_HIST)
+    if local_hs is not None:
+        hs.merge(local_hs)
+        counters.merge(delta[LOCAL_COUNTERS])
+        return
     hs.merge_encoded(delta.get("hist") or {})
     counters.merge_encoded(delta.get("counters") or {})
 
 
-__all__ = ["Recorder", "merge_delta"]
+__all__ = ["LOCAL_COUNTERS", "LOCAL_HIST", "Recorder", "merge_delta"]

@@ -12,6 +12,11 @@ Memory is bounded: the open window keeps one histogram per objective metric (mer
 interval's histograms, then zeroed in place for the next window) and two counts; a closed window
 leaves a small result -- every violating one (up to :data:`MAX_LISTED` per window length; the
 rest are only counted) and the worst.  Pure: the caller passes times.
+
+:meth:`WindowJudge.state` / :meth:`WindowJudge.restore` carry the open windows (their histograms
+in the encoding of the checkpoint's merged histograms) and the closed windows' results across a
+master restart (``loadgen/checkpoint.py``): the window open at the checkpoint goes on filling
+after the restart (the gap adds nothing to it), or is judged as soon as a later window begins.
 """
 
 from __future__ import annotations
@@ -22,11 +27,19 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from hdrh.histogram import HdrHistogram
+from pydantic import Field
 
 from collectors.counters import C_REQUESTS, Counters
-from collectors.histograms import HistogramSet, add_histogram, new_histogram, reset_histogram
+from collectors.histograms import (
+    HistogramSet,
+    add_histogram,
+    decode_histogram,
+    new_histogram,
+    reset_histogram,
+)
 from loadgen.slo import ObjectiveLike, SloVerdict, judge_merged
 from loadgen.slo_live import window_label
+from userinput.strict import StrictModel
 
 MAX_LISTED = 200  # violating windows listed per window length (the others are counted)
 
@@ -52,6 +65,29 @@ class _Length:
     worst: dict[str, Any] | None = None
     worst_ratio: float = -math.inf
     failures: list[str] = field(default_factory=list)
+
+
+class _OpenState(StrictModel):
+    index: int = Field(ge=0)
+    hist: dict[str, str]  # metric -> HDR blob (HistogramSet.encode's encoding); empty ones left out
+    requests: int = Field(ge=0)
+    errors: int = Field(ge=0)
+    last_end_s: float
+
+
+class _LengthState(StrictModel):
+    window_s: float
+    open: _OpenState | None
+    judged: int = Field(ge=0)
+    not_judged: int = Field(ge=0)
+    violating: int = Field(ge=0)
+    violations: list[dict[str, Any]] = Field(max_length=MAX_LISTED)
+    worst: dict[str, Any] | None
+    failures: list[str]  # the listed violations' lines (the others' are not kept across a restart)
+
+
+class _JudgeState(StrictModel):
+    lengths: list[_LengthState]
 
 
 class WindowJudge:
@@ -150,6 +186,56 @@ class WindowJudge:
             where = f"window {ln.label} #{win.index} ({start:.0f}-{end:.0f} s)"
             ln.failures.extend(f"{where}: {f}" for f in verdict.failures())
 
+    # ---- a master restart -------------------------------------------------------------------------
+    def state(self) -> dict[str, Any]:
+        """JSON-safe state for a checkpoint: per window length its open window (one HDR blob per
+        objective metric) and its results so far (<= :data:`MAX_LISTED` violations listed)."""
+        out: list[dict[str, Any]] = []
+        for ln in self._lengths:
+            win = ln.open
+            listed_lines = sum(len(v.get("failures") or ()) for v in ln.violations)
+            out.append({
+                "window_s": ln.seconds,
+                "open": None if win is None else {
+                    "index": win.index, "requests": win.requests, "errors": win.errors,
+                    "last_end_s": win.last_end_s,
+                    "hist": {m: _blob(h) for m, h in win.hist.items() if h.get_total_count()},
+                },
+                "judged": ln.judged, "not_judged": ln.not_judged, "violating": ln.violating,
+                "violations": list(ln.violations), "worst": ln.worst,
+                "failures": ln.failures[:listed_lines],
+            })
+        return {"lengths": out}
+
+    def restore(self, state: Any) -> None:
+        """Back to a :meth:`state` (a resumed run): the open windows go on, the results stay.
+
+        ValueError (pydantic's ValidationError is one) when ``state`` is not such a state of
+        these ``slo.windows``; then nothing changes."""
+        parsed = _JudgeState.model_validate(state)
+        have = [ln.seconds for ln in self._lengths]
+        saved = [float(ls.window_s) for ls in parsed.lengths]
+        if saved != have:
+            raise ValueError(f"slo.windows {saved} in the checkpoint, {have} in the scenario")
+        lengths: list[_Length] = []
+        for ls in parsed.lengths:
+            ln = _Length(ls.window_s, window_label(ls.window_s), judged=ls.judged, not_judged=ls.not_judged,
+                         violating=ls.violating, violations=list(ls.violations), worst=ls.worst,
+                         failures=list(ls.failures))
+            if ls.violating < len(ls.violations):
+                raise ValueError(f"window {ln.label}: {len(ls.violations)} violations listed, {ls.violating} counted")
+            ln.worst_ratio = _saved_ratio(ls.worst)
+            if ls.open is not None:
+                unknown = sorted(set(ls.open.hist) - set(self.metrics))
+                if unknown:
+                    raise ValueError(f"window {ln.label}: histograms of {', '.join(unknown)}, not an objective metric")
+                hist = {m: new_histogram() for m in self.metrics}
+                for m, blob in ls.open.hist.items():
+                    add_histogram(hist[m], decode_histogram(blob))
+                ln.open = _Open(ls.open.index, hist, ls.open.requests, ls.open.errors, ls.open.last_end_s)
+            lengths.append(ln)
+        self._lengths = lengths
+
     def failures(self) -> list[str]:
         """One line per failed objective of every violating window (for the exit decision)."""
         return [f for ln in self._lengths for f in ln.failures]
@@ -169,6 +255,23 @@ class WindowJudge:
             }
             for ln in self._lengths
         }
+
+
+def _blob(h: HdrHistogram) -> str:
+    blob = h.encode()
+    return blob.decode("ascii") if isinstance(blob, bytes) else str(blob)
+
+
+def _saved_ratio(worst: dict[str, Any] | None) -> float:
+    """The worst window's ratio to its threshold, back from its row (None there: infinite)."""
+    if worst is None:
+        return -math.inf
+    ratio = worst.get("ratio_to_threshold")
+    if ratio is None:
+        return math.inf
+    if not isinstance(ratio, int | float):
+        raise ValueError(f"worst window: ratio_to_threshold {ratio!r} is not a number")
+    return float(ratio)
 
 
 def _worst_ratio(verdict: SloVerdict) -> tuple[float, str]:

@@ -24,6 +24,8 @@ from userinput.errors import InputError
 
 log = logging.getLogger(__name__)
 
+ENCODE_CHUNK = 100  # points encoded between two yields
+
 
 class FileSink:
     name = "file"
@@ -88,7 +90,13 @@ class FileSink:
     def _append(self, pts: list[Point | str]) -> None:
         # a str is a line already encoded elsewhere (a worker's raw points shipped to the master)
         objs = [p for p in pts if not isinstance(p, str)]
-        lines, empty = lineproto.encode_many(objs) if objs else ([], 0)
+        lines: list[str] = []
+        empty = 0
+        for i in range(0, len(objs), ENCODE_CHUNK):
+            chunk_lines, chunk_empty = lineproto.encode_many(objs[i:i + ENCODE_CHUNK])
+            lines += chunk_lines
+            empty += chunk_empty
+            time.sleep(0)  # under gevent (a Locust process) a greenlet switch: the loop sends meanwhile
         if len(objs) < len(pts):
             lines += [p for p in pts if isinstance(p, str)]
         try:

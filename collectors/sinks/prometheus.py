@@ -97,6 +97,7 @@ class PrometheusSink:
         self.drift = Gauge(schema.PROM_DRIFT, "1 once the master flagged a significant upward drift of the series "
                            "(objective label: ttft_p99, kv_cache_usage, ...)", [*run, obj], registry=r)
         self._lock = threading.Lock()
+        self._children: dict[tuple[int, tuple[str, ...]], Any] = {}  # cached labelled children (_child)
         self._generated = 0
         self._phase_labels: tuple[str, ...] | None = None
         self._server: Any = None
@@ -119,22 +120,31 @@ class PrometheusSink:
         except Exception:
             log.exception("prometheus sink: write failed")
 
+    def _child(self, metric: Any, *labels: str) -> Any:
+        """``metric.labels(*labels)``, cached: prometheus_client's lookup costs microseconds per call,
+        and every interval sets hundreds of them on the loop that sends requests."""
+        key = (id(metric), labels)
+        child = self._children.get(key)
+        if child is None:
+            child = self._children[key] = metric.labels(*labels)
+        return child
+
     def _consume(self, p: Point) -> None:
         m, t, f = p.measurement, p.tags, p.fields
         phase, cls = t.get(schema.T_PHASE.name, ""), t.get(schema.T_CLASS.name, "")
         if m == schema.THROUGHPUT.name:
             ok = f.get(schema.F_OK_REQUESTS.name, 0.0)
             if ok > 0:
-                self.requests.labels(phase, cls, "ok").inc(ok)
+                self._child(self.requests, phase, cls, "ok").inc(ok)
         elif m == schema.ERRORS.name:
             n = f.get(schema.F_COUNT.name, 0.0)
             if n > 0:
-                self.requests.labels(phase, cls, t.get(schema.T_ERROR.name, "unknown")).inc(n)
+                self._child(self.requests, phase, cls, t.get(schema.T_ERROR.name, "unknown")).inc(n)
         elif m == schema.LATENCY.name and t.get(schema.T_WINDOW.name) == "interval":
             metric = t.get(schema.T_METRIC.name, "")
             for field, q in _QUANTILES.items():
                 if field in f:
-                    self.latency.labels(metric, phase, cls, q).set(f[field])
+                    self._child(self.latency, metric, phase, cls, q).set(f[field])
         elif m == schema.HEALTH.name:
             self.inflight.set(f.get(schema.F_INFLIGHT.name, 0.0))
             drops = f.get(schema.F_DROPPED_ARRIVALS.name, 0.0)
@@ -146,11 +156,11 @@ class PrometheusSink:
             sink = t.get(schema.T_SINK.name, "")
             for field, state in _SINK_STATES.items():
                 if field in f:
-                    self.telemetry.labels(sink, state).set(f[field])
+                    self._child(self.telemetry, sink, state).set(f[field])
         elif m in _LIVE:
             self._consume_live(m, t, f)
         elif m == schema.SERVER.name and schema.SF_WAITING.name in f:
-            self.server_waiting.labels(t.get(schema.T_HOST.name, ""), t.get(schema.T_MODEL.name, "")).set(
+            self._child(self.server_waiting, t.get(schema.T_HOST.name, ""), t.get(schema.T_MODEL.name, "")).set(
                 f[schema.SF_WAITING.name])
 
     def _consume_live(self, m: str, t: dict[str, str], f: dict[str, float]) -> None:
@@ -158,18 +168,18 @@ class PrometheusSink:
         phase, obj = t.get(schema.T_PHASE.name, ""), t.get(schema.T_OBJECTIVE.name, "")
         if m == schema.SLO_COUNT.name:
             cls = t.get(schema.T_CLASS.name, "")
-            self.slo_good.labels(*run, phase, cls, obj).inc(max(0.0, f.get(schema.SF_SLO_GOOD.name, 0.0)))
-            self.slo_requests.labels(*run, phase, cls, obj).inc(max(0.0, f.get(schema.SF_SLO_COUNTED.name, 0.0)))
+            self._child(self.slo_good, *run, phase, cls, obj).inc(max(0.0, f.get(schema.SF_SLO_GOOD.name, 0.0)))
+            self._child(self.slo_requests, *run, phase, cls, obj).inc(max(0.0, f.get(schema.SF_SLO_COUNTED.name, 0.0)))
             if schema.SF_SLO_BUDGET.name in f:
-                self.slo_budget.labels(*run, obj).set(f[schema.SF_SLO_BUDGET.name])
+                self._child(self.slo_budget, *run, obj).set(f[schema.SF_SLO_BUDGET.name])
         elif m == schema.SLO.name:
             window = t.get(schema.T_SLO_WINDOW.name, "")
-            self.slo_violating.labels(*run, phase, obj, window).set(f.get(schema.SF_SLO_VIOLATING.name, 0.0))
+            self._child(self.slo_violating, *run, phase, obj, window).set(f.get(schema.SF_SLO_VIOLATING.name, 0.0))
         elif m == schema.RUN_EVENT.name:
             if t.get(schema.T_EVENT.name) == schema.EVENT_VIOLATION:
-                self.slo_violations.labels(*run, phase, obj).inc()
+                self._child(self.slo_violations, *run, phase, obj).inc()
             elif t.get(schema.T_EVENT.name) == schema.EVENT_DRIFT:
-                self.drift.labels(*run, phase, obj).set(1.0)
+                self._child(self.drift, *run, phase, obj).set(1.0)
         elif m == schema.RUN_PROGRESS.name:
             with self._lock:
                 if self._phase_labels is not None and self._phase_labels != (*run, phase):
@@ -177,8 +187,8 @@ class PrometheusSink:
                 self._phase_labels = (*run, phase)
             self.run_info.labels(*run, phase).set(1.0)
             due = f.get(schema.PF_ARRIVALS_DUE.name, 0.0)
-            self.arrivals_due.labels(*run, phase).inc(max(0.0, due))
-            self.slo_judged.labels(*run).set(f.get(schema.PF_JUDGED.name, 0.0))
+            self._child(self.arrivals_due, *run, phase).inc(max(0.0, due))
+            self._child(self.slo_judged, *run).set(f.get(schema.PF_JUDGED.name, 0.0))
 
     def stats(self) -> SinkStats:
         with self._lock:

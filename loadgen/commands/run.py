@@ -45,6 +45,10 @@ def build_parser() -> argparse.ArgumentParser:
     soak.add_argument("--resume", type=Path, default=None, metavar="RUN_DIR",
                       help="continue the run in RUN_DIR from its checkpoint.json after the master died "
                            "(same run id and t0; arrivals between checkpoint and restart are lost in the gap)")
+    soak.add_argument("--log-file", type=Path, default=None, metavar="PATH",
+                      help="also write the log to PATH (stderr keeps it), rotating at --log-max-mb, 5 old files kept")
+    soak.add_argument("--log-max-mb", type=float, default=20.0, metavar="MB",
+                      help="rotate --log-file at this size in MiB (default 20)")
     dist = p.add_argument_group("distributed")
     dist.add_argument("--master", action="store_true", help="run as Locust master; workers generate the load")
     dist.add_argument("--expect-workers", type=int, default=1, help="workers to wait for (with --master)")
@@ -127,6 +131,10 @@ def main(argv: list[str]) -> int:
     args = build_parser().parse_args(argv)
     login = web_login(args)
     max_duration_s = max_duration(args.max_duration)
+    if args.log_file is not None:
+        from loadgen.log_file import check_log_file
+
+        check_log_file(args.log_file, args.log_max_mb)  # bad input before Locust starts
     if args.scenario is None and args.resume is None:
         raise InputError("inferload run: give a scenario file (or --resume RUN_DIR)")
     if args.expect_workers < 1:
@@ -140,7 +148,7 @@ def main(argv: list[str]) -> int:
     from loadgen.plan import Plan
     from loadgen.report import render, write_summary
 
-    setup_logging()
+    setup_logging(args.log_file, args.log_max_mb)
     resume = None
     if args.resume is not None:
         from loadgen.checkpoint import check_resumable, load_checkpoint

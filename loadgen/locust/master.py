@@ -87,6 +87,7 @@ class Coordinator:
         self.counters = Counters()
         self.interval_hs = HistogramSet()
         self.interval_counters = Counters()
+        self._spare_hs = HistogramSet()  # the interval sets alternate (see _interval)
         self.slot_owner: dict[int, str] = {}
         self.labels: dict[str, str] = {}
         self.done_slots: set[int] = set()
@@ -216,7 +217,7 @@ class Coordinator:
     def poll_local(self) -> None:
         """Local mode has no worker reports: take the in-process scheduler's delta directly."""
         if self.local_scheduler is not None:
-            self._merge(self.local_scheduler.recorder.take())
+            self._merge(self.local_scheduler.recorder.take_local())  # objects: no encode/decode
             self.inflight["local"] = self.local_scheduler.inflight
 
     # ---- liveness -----------------------------------------------------------------------------------
@@ -323,39 +324,56 @@ class Coordinator:
         )
 
     def _interval(self, now: float) -> None:
-        t_start = time.perf_counter()
-        lag, _ = percentile_ms(self.interval_hs, schema.M_SCHEDULE_LAG, self.interval_hs.phases(), 99.0)
+        """One aggregate interval: the interval's points, live SLO windows, drift, then the health
+        point, whose ``aggregate_s`` is the time of all of it.  The step runs in parts with a loop
+        yield between them (arrivals that fall due meanwhile are sent on time); deltas merged during
+        a yield go to the next interval (the interval's sets are swapped out first)."""
+        hs, counters = self.interval_hs, self.interval_counters
+        self.interval_hs, self.interval_counters = self._spare_hs, Counters()
+        spent = 0.0
+        t = time.perf_counter()
+        lag, _ = percentile_ms(hs, schema.M_SCHEDULE_LAG, hs.phases(), 99.0)
         try:
-            aggregate_s = self.telemetry.on_interval(self.interval_hs, self.interval_counters, now)
-            self.telemetry.on_health(
-                now_s=now,
-                inflight=sum(self.inflight.values()),
-                dropped_arrivals=self.interval_counters.total(C_DROPPED),
-                workers_connected=len(self._alive()),
-                cpu_percent=max(self.cpu_now.values(), default=0.0),
-                generator_faults=self.interval_counters.total(C_GENERATOR_FAULT),
-                aggregate_s=aggregate_s,
-                loop_stall_max_s=self.busy.take_interval_stall(),
-            )
+            self.telemetry.on_interval(hs, counters, now)
         except Exception:
             log.exception("telemetry interval failed")
+        spent += time.perf_counter() - t
+        gevent.sleep(0)
+        t = time.perf_counter()
         if self.live is not None:  # live SLO windows, phase and violation events (loadgen/live_run.py)
             try:
                 self.telemetry.write_points(self.live.on_interval(
-                    now, self.interval_hs, self.interval_counters, lag_p99_ms=lag, cpu_percent=self.cpu_now))
+                    now, hs, counters, lag_p99_ms=lag, cpu_percent=self.cpu_now))
             except Exception:
                 log.exception("live SLO evaluation failed")
+        spent += time.perf_counter() - t
+        gevent.sleep(0)
+        t = time.perf_counter()
         try:  # drift trends, slo.windows (loadgen/soak_watch.py)
-            self.telemetry.write_points(self.soak.on_interval(now, self.interval_hs, self.interval_counters))
+            self.telemetry.write_points(self.soak.on_interval(now, hs, counters))
         except Exception:
             log.exception("drift / window evaluation failed")
-        self.interval_hs = HistogramSet()
-        self.interval_counters = Counters()
+        try:
+            self.telemetry.on_health(
+                now_s=now,
+                inflight=sum(self.inflight.values()),
+                dropped_arrivals=counters.total(C_DROPPED),
+                workers_connected=len(self._alive()),
+                cpu_percent=max(self.cpu_now.values(), default=0.0),
+                generator_faults=counters.total(C_GENERATOR_FAULT),
+                aggregate_s=spent + (time.perf_counter() - t),
+                loop_stall_max_s=self.busy.take_interval_stall(),
+            )
+        except Exception:
+            log.exception("telemetry health failed")
+        hs.reset()  # zeroed in place, keys kept: the next interval's set (no allocation per interval)
+        self._spare_hs = hs
         try:  # Locust's own per-second counts, chart history and error entries (loadgen/locust/stats_cap.py)
             trim_locust_stats(self.env.stats, now)
         except Exception:
             log.exception("trimming Locust's statistics failed")
-        self.busy.add("aggregating", time.perf_counter() - t_start)
+        spent += time.perf_counter() - t
+        self.busy.add("aggregating", spent)
 
     def wait(self, on_tick: Callable[[Snapshot], None] | None = None, tick_s: float = 1.0) -> None:
         """Run until every slot is done or the deadline passes; ``on_tick`` gets a snapshot each tick."""

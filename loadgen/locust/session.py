@@ -37,10 +37,19 @@ from userinput.errors import InputError
 log = logging.getLogger(__name__)
 
 
-def setup_logging() -> None:
-    """inferload's own messages at INFO, everything else (Locust) at WARNING, on stderr."""
-    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+def setup_logging(log_file: Path | None = None, log_max_mb: float = 20.0) -> None:
+    """inferload's own messages at INFO, everything else (Locust) at WARNING, on stderr; with
+    ``log_file`` (``--log-file``) the same lines also go to that file, rotating at ``log_max_mb``
+    MiB with 5 old files kept (loadgen/log_file.py)."""
+    fmt = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+    logging.basicConfig(level=logging.WARNING, format=fmt)
     logging.getLogger("loadgen").setLevel(logging.INFO)
+    if log_file is not None:
+        from loadgen.log_file import rotating_handler
+
+        handler = rotating_handler(log_file, log_max_mb)
+        handler.setFormatter(logging.Formatter(fmt))
+        logging.getLogger().addHandler(handler)
 
 
 @dataclass(slots=True)

@@ -159,6 +159,18 @@ def _check_whole_run(summary: dict[str, Any], ckpt_offset: float, seen_by_endpoi
     return lost
 
 
+def _drift_covers_the_time_before_the_kill(out: Path, summary: dict[str, Any], ckpt_offset: float,
+                                           before: int = 1) -> None:
+    """The drift trends carried across the restart (the checkpoint's ``soak`` entry): the resumed
+    run's ``ttft_p50`` series starts with an interval from before the kill and holds more values
+    than the ``before`` the crashed run had."""
+    final = json.loads((out / "checkpoint.json").read_text())
+    bins = final["soak"]["drift"]["series"]["ttft_p50"]["bins"]
+    assert bins["t"][0] * 3600 <= ckpt_offset, (bins["t"], ckpt_offset)  # hours after t0
+    series = summary["drift"]["series"]["ttft_p50"]
+    assert series["values"] == bins["values"] == sum(bins["n"]) and series["values"] > before
+
+
 def test_master_sigkill_and_resume_keeps_the_schedule_and_the_accounting(server: int, tmp_path: Path) -> None:
     scenario = _scenario(tmp_path, server, 18)
     out = tmp_path / "out"
@@ -190,6 +202,7 @@ def test_master_sigkill_and_resume_keeps_the_schedule_and_the_accounting(server:
     _check_whole_run(summary, ckpt_offset, _requests_seen(server) - before)
     final = json.loads((out / "checkpoint.json").read_text())
     assert final["final"] is True and len(final["gaps"]) == 1
+    _drift_covers_the_time_before_the_kill(out, summary, ckpt_offset)
 
 
 def _free_port() -> int:
@@ -254,12 +267,15 @@ def test_local_resume_and_report_of_the_crashed_run(server: int, tmp_path: Path)
     assert partial["verdict"]["exit_code"] == 0, partial["verdict"]
     acc = partial["accounting"]
     assert 0 <= acc["unaccounted"] <= 10, acc  # only requests in flight at the checkpoint
+    drift_before = partial["drift"]["series"]["ttft_p50"]["values"]  # the checkpoint's drift trends
+    assert drift_before >= 1
     run = subprocess.run(_cmd("run", "--resume", str(out)), cwd=REPO, capture_output=True, text=True, timeout=60)
     assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-3000:]
     assert "master restart" in run.stdout
     summary = json.loads((out / "summary.json").read_text())
     assert summary["mode"] == "local" and summary["started_at"] == partial["started_at"]
     _check_whole_run(summary, ckpt_offset, _requests_seen(server) - before)
+    _drift_covers_the_time_before_the_kill(out, summary, ckpt_offset, drift_before)
     # a finished run cannot be resumed: exit 2 with a one-line message
     again = subprocess.run(_cmd("run", "--resume", str(out)), cwd=REPO, capture_output=True, text=True, timeout=60)
     assert again.returncode == 2 and "nothing to resume" in again.stderr and "Traceback" not in again.stderr

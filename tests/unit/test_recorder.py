@@ -80,3 +80,26 @@ def test_counter_encoding_round_trips() -> None:
     d = Counters()
     d.merge_encoded(c.encode())
     assert d.errors(["p"]) == {"http_429": 4}
+
+
+def test_take_local_merges_to_the_same_numbers_as_take() -> None:
+    """A local run's coordinator merges the recorder's objects (no encode/decode, issue 14); the
+    merged histograms and counters equal those of the encoded path a worker ships."""
+    from collectors.histograms import summarize
+
+    encoded, direct = Recorder(), Recorder()
+    for i in range(40):
+        r = _rec(i) if i % 7 else _rec(i, error=ErrorClass.HTTP_5XX)
+        encoded.record(r)
+        direct.record(r)
+    hs_a, c_a, hs_b, c_b = HistogramSet(), Counters(), HistogramSet(), Counters()
+    merge_delta(hs_a, c_a, encoded.take())
+    merge_delta(hs_b, c_b, direct.take_local())
+    assert c_a.encode() == c_b.encode() and c_a.encode()
+    keys = list(hs_a.keys())
+    assert keys == list(hs_b.keys())
+    for key in keys:
+        ha, hb = hs_a.get(*key), hs_b.get(*key)
+        assert ha is not None and hb is not None
+        assert summarize(ha) == summarize(hb)
+    assert not direct.counters.encode() and not list(direct.histograms.keys())  # taken: empty again
