@@ -14,7 +14,7 @@ target's /metrics scrape) and once without a ``sinks:`` section.  Per run it rep
 Targets (issue 14): aggregation <= 5 ms per interval for 5 phases x 3 classes; send lag p99 with every
 sink <= 1.2 x the same run without sinks, and <= 5 ms at 200 req/s.
 
-    .venv/bin/python bench/bench_whole_path.py                         # full (~12 min)
+    .venv/bin/python bench/bench_whole_path.py --repeats 3             # full (~35 min), medians of 3
     .venv/bin/python bench/bench_whole_path.py --rates 50 --modes local --phase-s 3   # quick look
 """
 
@@ -169,11 +169,31 @@ def one_run(base: str, rate: float, mode: str, with_sinks: bool, phase_s: float,
         }
 
 
+def _median_run(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """One row from repeated runs of a cell: the median of every figure (exit code: the worst)."""
+    def med(values: list[Any]) -> Any:
+        xs = [v for v in values if v is not None]
+        return statistics.median(xs) if xs else None
+
+    out = dict(runs[0])
+    for k in ("lag_p50_ms", "lag_p99_ms", "lag_max_ms"):
+        out[k] = med([r[k] for r in runs])
+    out["exit_code"] = max((r["exit_code"] or 0) for r in runs)
+    out["aggregate_ms"] = {k: med([r["aggregate_ms"][k] for r in runs]) for k in ("p50", "p99", "max", "intervals")}
+    out["cpu_ms_per_request"] = {k: round(med([r["cpu_ms_per_request"][k] for r in runs]), 3)
+                                 for k in runs[0]["cpu_ms_per_request"]}
+    out["runs"] = len(runs)
+    out["lag_p99_ms_each"] = [r["lag_p99_ms"] for r in runs]
+    return out
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--rates", default="50,200,400")
     ap.add_argument("--modes", default="local,distributed")
     ap.add_argument("--phase-s", type=float, default=6.0, help="seconds per phase (5 phases)")
+    ap.add_argument("--repeats", type=int, default=1,
+                    help="runs per cell (on and off alternate); the table shows medians")
     ap.add_argument("--json", type=Path, default=None)
     args = ap.parse_args()
     rates = [float(x) for x in args.rates.split(",")]
@@ -187,10 +207,13 @@ def main() -> int:
         with influx_stack() as influx:
             for rate in rates:
                 for mode in modes:
-                    for with_sinks in (True, False):
-                        r = one_run(base, rate, mode, with_sinks, args.phase_s, influx)
-                        results.append(r)
-                        print(json.dumps(r), flush=True)
+                    runs: dict[bool, list[dict[str, Any]]] = {True: [], False: []}
+                    for _ in range(args.repeats):
+                        for with_sinks in (True, False):
+                            r = one_run(base, rate, mode, with_sinks, args.phase_s, influx)
+                            runs[with_sinks].append(r)
+                            print(json.dumps(r), flush=True)
+                    results += [_median_run(runs[True]), _median_run(runs[False])]
     finally:
         sim.terminate()
         sim.wait(timeout=10)

@@ -14,6 +14,8 @@ Goodput: the worker counts a request as ``good`` by the rule in ``loadgen/goodpu
 
 from __future__ import annotations
 
+from hdrh.histogram import HdrHistogram
+
 from collectors import schema
 from collectors.counters import (
     C_GOOD,
@@ -23,7 +25,7 @@ from collectors.counters import (
     C_REQUESTS,
     Counters,
 )
-from collectors.histograms import HistogramSet, summarize
+from collectors.histograms import HistogramSet, summarize_groups
 from collectors.point import Point
 
 _SUMMARY_FIELDS = {
@@ -39,6 +41,10 @@ _SUMMARY_FIELDS = {
 }
 
 
+def _fields(summary: dict[str, float]) -> dict[str, float]:
+    return {_SUMMARY_FIELDS[k]: v for k, v in summary.items() if k in _SUMMARY_FIELDS}
+
+
 class AggregateBuilder:
     """Builds the master's interval points; keeps the run's cumulative histograms."""
 
@@ -47,50 +53,50 @@ class AggregateBuilder:
         self._tags = schema.run_tags(run_id=run_id, scenario=scenario, endpoint=endpoint, model=model)
         self.cumulative = HistogramSet() if cumulative else None
 
-    def _latency_point(self, hs: HistogramSet, key: tuple[str, str, str], window: str, now_ns: int) -> Point | None:
-        metric, phase, cls = key
-        h = hs.get(metric, phase, cls)
-        if h is None or not h.get_total_count():
-            return None
-        fields = {_SUMMARY_FIELDS[k]: v for k, v in summarize(h).items() if k in _SUMMARY_FIELDS}
-        tags = dict(self._tags)
-        tags.update({schema.T_PHASE.name: phase, schema.T_CLASS.name: cls,
-                     schema.T_METRIC.name: metric, schema.T_WINDOW.name: window})
-        return Point(schema.LATENCY.name, tags, fields, now_ns)
-
-    def _phase_point(self, hs: HistogramSet, metric: str, phase: str, window: str, now_ns: int) -> Point | None:
-        h = hs.combined(metric, phase)
-        if not h.get_total_count():
-            return None
-        fields = {_SUMMARY_FIELDS[k]: v for k, v in summarize(h).items() if k in _SUMMARY_FIELDS}
-        tags = dict(self._tags)
-        tags.update({schema.T_PHASE.name: phase, schema.T_METRIC.name: metric, schema.T_WINDOW.name: window})
-        return Point(schema.PHASE_LATENCY.name, tags, fields, now_ns)
-
-    def points(self, merged: HistogramSet, counters: Counters, *, interval_s: float, now_ns: int) -> list[Point]:
-        """Latency per class and per phase (interval and, for the keys that changed, cumulative),
-        throughput and error points."""
+    def _latency_points(self, hs: HistogramSet, groups: list[tuple[str, str, list[str]]], window: str,
+                        now_ns: int, emit: list[set[str]] | None = None) -> list[Point]:
+        """Per (metric, phase, classes) group: a point per class with values (of those in ``emit``,
+        default all) and the phase point (the group's classes merged), all read in one numpy pass
+        (``summarize_groups``)."""
+        members: list[list[tuple[str, HdrHistogram]]] = [
+            [(c, h) for c, h in ((c, hs.get(metric, phase, c)) for c in classes) if h is not None]
+            for metric, phase, classes in groups]
+        summaries = summarize_groups([[h for _, h in mem] for mem in members])
         out: list[Point] = []
-        changed = list(merged.keys())
-        metric_phases = sorted({(m, p) for m, p, _ in changed})
-        for key in changed:
-            p = self._latency_point(merged, key, "interval", now_ns)
-            if p is not None:
-                out.append(p)
-        for metric, phase in metric_phases:
-            p = self._phase_point(merged, metric, phase, "interval", now_ns)
-            if p is not None:
-                out.append(p)
-        if self.cumulative is not None:
-            self.cumulative.merge(merged)
-            for key in changed:
-                p = self._latency_point(self.cumulative, key, "cumulative", now_ns)
-                if p is not None:
-                    out.append(p)
-            for metric, phase in metric_phases:
-                p = self._phase_point(self.cumulative, metric, phase, "cumulative", now_ns)
-                if p is not None:
-                    out.append(p)
+        for k, ((metric, phase, _), mem, (per_class, merged)) in enumerate(zip(groups, members, summaries,
+                                                                              strict=True)):
+            for (cls, _), summary in zip(mem, per_class, strict=True):
+                if not summary["count"] or (emit is not None and cls not in emit[k]):
+                    continue
+                tags = dict(self._tags)
+                tags.update({schema.T_PHASE.name: phase, schema.T_CLASS.name: cls,
+                             schema.T_METRIC.name: metric, schema.T_WINDOW.name: window})
+                out.append(Point(schema.LATENCY.name, tags, _fields(summary), now_ns))
+            if merged["count"]:
+                tags = dict(self._tags)
+                tags.update({schema.T_PHASE.name: phase, schema.T_METRIC.name: metric,
+                             schema.T_WINDOW.name: window})
+                out.append(Point(schema.PHASE_LATENCY.name, tags, _fields(merged), now_ns))
+        return out
+
+    def points(self, merged: HistogramSet, counters: Counters, *, interval_s: float, now_ns: int,
+               cumulative: HistogramSet | None = None) -> list[Point]:
+        """Latency per class and per phase (interval and, for the keys that changed, cumulative),
+        throughput and error points.  ``cumulative``: the caller's run-so-far histograms (this
+        interval already merged in); without it this builder keeps its own."""
+        by_group: dict[tuple[str, str], list[str]] = {}
+        for metric, phase, cls in merged:  # sorted
+            by_group.setdefault((metric, phase), []).append(cls)
+        groups = [(m, p, classes) for (m, p), classes in by_group.items()]
+        out = self._latency_points(merged, groups, "interval", now_ns)
+        if cumulative is None:
+            cumulative = self.cumulative
+            if cumulative is not None and groups:
+                cumulative.merge(merged)
+        if cumulative is not None and groups:
+            # class points for the classes that changed; the phase point merges every class of the run
+            out += self._latency_points(cumulative, [(m, p, cumulative.classes_of(m, p)) for m, p, _ in groups],
+                                        "cumulative", now_ns, emit=[set(c) for _, _, c in groups])
         dt = interval_s if interval_s > 0 else 1.0
         for phase, cls in counters.groups():
             n = float(counters.get(phase, cls, C_REQUESTS))

@@ -155,6 +155,17 @@ class RequestTelemetry:
             raw.name = RUN_FOLDER_SINK
             self._run_folder_raw = raw
 
+    def expect(self, phases: list[str], classes: list[str]) -> None:
+        """The run's phases and traffic classes, before it starts: sinks that keep one series per
+        label set (Prometheus) create them now instead of on the sending loop mid-run."""
+        for sink in self.sinks:
+            expect = getattr(sink, "expect", None)
+            if expect is not None:
+                try:
+                    expect(phases, classes)
+                except Exception:
+                    log.exception("telemetry: %s could not prepare its series", sink.name)
+
     # ---- the request path ------------------------------------------------------------------
     def on_record(self, rec: RequestRecord) -> None:
         """One finished request: (sampled) written as a raw point.  O(1); never raises."""
@@ -193,8 +204,11 @@ class RequestTelemetry:
                 write_lines(lines)
 
     # ---- the master's interval ---------------------------------------------------------------
-    def on_interval(self, merged: HistogramSet, counters: Counters, now_s: float | None = None) -> float:
+    def on_interval(self, merged: HistogramSet, counters: Counters, now_s: float | None = None,
+                    cumulative: HistogramSet | None = None) -> float:
         """Write the interval's aggregates from *this interval's* merged histograms and counters.
+        ``cumulative``: the run's histograms so far, this interval included, when the caller keeps
+        them (the coordinator does; after a restart they hold the run before it): read, not merged.
 
         Returns the seconds spent (reported as ``aggregate_s`` in the health point).
         """
@@ -206,7 +220,8 @@ class RequestTelemetry:
             self._last_interval_s = now
             self._last_lag = HealthSample.lag_from(merged.combined(schema.M_SCHEDULE_LAG))
             now_ns = int(now * 1e9)
-            points = self._aggregates.points(merged, counters, interval_s=interval_s, now_ns=now_ns)
+            points = self._aggregates.points(merged, counters, interval_s=interval_s, now_ns=now_ns,
+                                             cumulative=cumulative)
             points += self._accounting_points(now_ns)
             self._write_all(points)
             self.intervals += 1

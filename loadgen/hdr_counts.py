@@ -4,8 +4,8 @@
 counts array is one fixed layout, so counts of many intervals add as plain int64 arrays.  This
 reads such arrays the way HdrHistogram does: the percentile is the highest value of the bucket
 holding rank ``int(p * n / 100 + 0.5)`` (at least 1), and a value is *above* a threshold when the
-lowest value of its bucket is.  The index tables are built once (about 7 ms): call :func:`hdr`
-before a latency-sensitive loop starts.
+lowest value of its bucket is.  The index tables come from ``collectors.histograms.layout`` (built
+once, vectorised).
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import numpy as np
 import numpy.typing as npt
 from hdrh.histogram import HdrHistogram
 
-from collectors.histograms import new_histogram
+from collectors.histograms import layout
 
 IntArr = npt.NDArray[np.int64]
 
@@ -23,10 +23,10 @@ class HdrCounts:
     """Index <-> value maps of inferload's HDR layout (computed once)."""
 
     def __init__(self) -> None:
-        ref = new_histogram()
-        self.ref = ref
-        self.n = int(ref.counts_len)
-        self.lowest = np.array([ref.get_value_from_index(i) for i in range(self.n)], dtype=np.int64)
+        low, high, _ = layout()  # the vectorised index tables of collectors/histograms.py
+        self.n = len(low)
+        self.lowest = low.astype(np.int64)
+        self._highest = high.astype(np.int64)
 
     def counts(self, h: HdrHistogram) -> IntArr:
         """A view of the histogram's counts (no copy)."""
@@ -46,7 +46,7 @@ class HdrCounts:
             return None
         target = max(int(min(percentile, 100.0) * total / 100 + 0.5), 1)
         pos = int(np.searchsorted(cum, target))
-        return float(self.ref.get_highest_equivalent_value(int(self.lowest[pos]))) / 1e6
+        return float(self._highest[pos]) / 1e6
 
     def sparse(self, h: HdrHistogram) -> tuple[IntArr, IntArr]:
         c = self.counts(h)

@@ -42,6 +42,7 @@ from userinput.errors import InputError
 
 log = logging.getLogger(__name__)
 
+EXPECT_MAX = 20_000  # labelled series created ahead of the run
 _QUANTILES = {
     schema.F_P50.name: "0.5",
     schema.F_P90.name: "0.9",
@@ -119,6 +120,21 @@ class PrometheusSink:
                 self._consume(p)
         except Exception:
             log.exception("prometheus sink: write failed")
+
+    def expect(self, phases: list[str], classes: list[str]) -> None:
+        """Create the labelled series the run will set (latency quantiles, ok counts) before it starts:
+        creating one costs tens of microseconds, and a phase's first interval would create hundreds
+        on the loop that sends requests.  At most ``EXPECT_MAX`` series; the rest appear when set."""
+        budget = EXPECT_MAX
+        for phase in phases:
+            for cls in classes:
+                self._child(self.requests, phase, cls, "ok")
+                for metric in schema.LATENCY_METRICS:
+                    for q in _QUANTILES.values():
+                        if budget <= 0:
+                            return
+                        self._child(self.latency, metric, phase, cls, q)
+                        budget -= 1
 
     def _child(self, metric: Any, *labels: str) -> Any:
         """``metric.labels(*labels)``, cached: prometheus_client's lookup costs microseconds per call,

@@ -43,7 +43,8 @@ class Telemetry(Protocol):
 
     def on_record(self, rec: RequestRecord) -> None: ...
 
-    def on_interval(self, merged: HistogramSet, counters: Counters, now_s: float | None = None) -> float: ...
+    def on_interval(self, merged: HistogramSet, counters: Counters, now_s: float | None = None,
+                    cumulative: HistogramSet | None = None) -> float: ...
 
     def on_health(
         self, *, inflight: int = 0, dropped_arrivals: int = 0, workers_connected: int = 0,
@@ -72,7 +73,8 @@ class NoTelemetry:
     def on_record(self, rec: RequestRecord) -> None:
         return None
 
-    def on_interval(self, merged: HistogramSet, counters: Counters, now_s: float | None = None) -> float:
+    def on_interval(self, merged: HistogramSet, counters: Counters, now_s: float | None = None,
+                    cumulative: HistogramSet | None = None) -> float:
         return 0.0
 
     def on_health(self, **_kw: Any) -> bool:
@@ -134,7 +136,7 @@ def make_telemetry(
     close_timeout = 10.0
     if sinks is not None and sinks.influxdb is not None:
         close_timeout = float(getattr(sinks.influxdb, "close_timeout_s", 0.0) or max(10.0, float(sinks.influxdb.timeout_s) * 2))
-    return RequestTelemetry(
+    tel = RequestTelemetry(
         sinks,
         run_id=run_id,
         scenario=scenario.name,
@@ -148,6 +150,8 @@ def make_telemetry(
         close_timeout_s=close_timeout,
         ship_raw=role == "worker",  # the master's run folder gets every worker's sampled raw points
     )
+    tel.expect([str(p.name) for p in scenario.phases], [str(c.name) for c in scenario.workload.classes])
+    return tel
 
 
 __all__ = ["DEFAULT_INTERVAL_S", "NoTelemetry", "Role", "Telemetry", "endpoint_alias", "interval_s", "make_telemetry"]

@@ -96,8 +96,8 @@ def test_take_local_merges_to_the_same_numbers_as_take() -> None:
     merge_delta(hs_a, c_a, encoded.take())
     merge_delta(hs_b, c_b, direct.take_local())
     assert c_a.encode() == c_b.encode() and c_a.encode()
-    keys = list(hs_a.keys())
-    assert keys == list(hs_b.keys())
+    keys = list(hs_a)
+    assert keys == list(hs_b)
     for key in keys:
         ha, hb = hs_a.get(*key), hs_b.get(*key)
         assert ha is not None and hb is not None
