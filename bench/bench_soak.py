@@ -19,7 +19,7 @@ once: the extrapolation is an upper bound.  Targets: < 1 MiB/h after warm-up, < 
 
 Warm-up: RSS rises for the first ~5.5 minutes (the live SLO's longest rolling window, 5 min by
 default, filling with per-interval slices; the raw-point timestamp de-duplication set of
-``collectors/request.py`` keeps filling for 65,536 sampled points, a few MiB) and is flat after;
+``collectors/request.py`` keeps filling for 4,096 sampled points) and is flat after;
 fit only after that (``--warmup 0.6`` of a 600 s run).
 """
 

@@ -14,6 +14,8 @@ Goodput: the worker counts a request as ``good`` by the rule in ``loadgen/goodpu
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from hdrh.histogram import HdrHistogram
 
 from collectors import schema
@@ -80,15 +82,18 @@ class AggregateBuilder:
         return out
 
     def points(self, merged: HistogramSet, counters: Counters, *, interval_s: float, now_ns: int,
-               cumulative: HistogramSet | None = None) -> list[Point]:
+               cumulative: HistogramSet | None = None, pause: Callable[[], None] | None = None) -> list[Point]:
         """Latency per class and per phase (interval and, for the keys that changed, cumulative),
         throughput and error points.  ``cumulative``: the caller's run-so-far histograms (this
-        interval already merged in); without it this builder keeps its own."""
+        interval already merged in); without it this builder keeps its own.  ``pause`` is called
+        between the interval and the cumulative part (the caller yields to its event loop there)."""
         by_group: dict[tuple[str, str], list[str]] = {}
         for metric, phase, cls in merged:  # sorted
             by_group.setdefault((metric, phase), []).append(cls)
         groups = [(m, p, classes) for (m, p), classes in by_group.items()]
         out = self._latency_points(merged, groups, "interval", now_ns)
+        if pause is not None:
+            pause()
         if cumulative is None:
             cumulative = self.cumulative
             if cumulative is not None and groups:

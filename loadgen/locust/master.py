@@ -227,11 +227,14 @@ class Coordinator:
         pending = self._ahead.get(nxt.name)
         if pending is None:
             seen = sorted({(mt, c) for mt, _, c in self.hs})
+            if not seen:  # nothing recorded yet: look again next tick
+                return
             pending = self._ahead[nxt.name] = [(mt, nxt.name, c) for mt, c in reversed(seen)]
         for _ in range(min(AHEAD_PER_TICK, len(pending))):
             key = pending.pop()
             for hs in (self.hs, self.interval_hs, self._spare_hs):
                 hs.ensure(*key)
+            gevent.sleep(0)  # one key at a time between sends
 
     def poll_local(self) -> None:
         """Local mode has no worker reports: take the in-process scheduler's delta directly."""
@@ -349,14 +352,13 @@ class Coordinator:
         a yield go to the next interval (the interval's sets are swapped out first)."""
         hs, counters = self.interval_hs, self.interval_counters
         self.interval_hs, self.interval_counters = self._spare_hs, Counters()
-        spent = 0.0
         t = time.perf_counter()
         lag, _ = percentile_ms(hs, schema.M_SCHEDULE_LAG, hs.phases(), 99.0)
-        try:
-            self.telemetry.on_interval(hs, counters, now, cumulative=self.hs)  # one cumulative set
+        spent = time.perf_counter() - t
+        try:  # in parts, with loop yields between them: its own time comes back
+            spent += self.telemetry.on_interval(hs, counters, now, cumulative=self.hs)  # one cumulative set
         except Exception:
             log.exception("telemetry interval failed")
-        spent += time.perf_counter() - t
         gevent.sleep(0)
         t = time.perf_counter()
         if self.live is not None:  # live SLO windows, phase and violation events (loadgen/live_run.py)
@@ -419,6 +421,7 @@ class Coordinator:
                 log.error("telemetry spool full and sinks.influxdb.on_spool_full is stop_run: stopping the run")
                 self.request_stop()
             if now >= next_interval:
+                gevent.sleep(0)  # the merge above and the interval step are separate parts
                 self._interval(now)
                 while next_interval <= now:  # absolute deadlines: no drift
                     next_interval += every_s
