@@ -11,7 +11,7 @@ object per line on stdout; the parent (``loadgen/server_metrics.py``) only decod
 - ``{"sample": [wall_s, {field: value}, full]}``: the effective-batch fields of every tick
   (``--period`` s; between full scrapes a gauge-only line scan of ``running``/``waiting``);
 - ``{"stats": {...}, "kind": KIND}``: last line, when stdin reaches end of file (the parent closed
-  it, or died: the child never outlives its run) or on SIGTERM.
+  it, or died: the child never outlives its run) or on SIGTERM, after one final full scrape.
 
     python -m collectors.server.child --url URL [--server KIND] [--period 1] [--full-every 5] [--tags JSON]
 """
@@ -73,6 +73,10 @@ class SamplingCollector:
         self._window = [(t, fields)]
         self.on_sample(t, fields, True)
         return points
+
+    def force_full(self) -> None:
+        """The next :meth:`collect` is a full scrape (the final one, when the load has ended)."""
+        self._last_full = None
 
     @staticmethod
     def _add_means(points: list[Point], window: list[tuple[float, dict[str, float]]]) -> None:
@@ -155,6 +159,11 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole group: the parent decides
     threading.Thread(target=_stop_at_eof, args=(sys.stdin, runner), name="stdin-eof", daemon=True).start()
     runner.run()
+    # one last full scrape after the load ended: the server's counters then cover every request
+    # of the run (without it, those finished since the last full scrape, up to --full-every s of
+    # them, would be missing from llm_server)
+    sampling.force_full()
+    runner.run_one(runner.scheduled[0])
     emit.stats(runner)
     return 0
 

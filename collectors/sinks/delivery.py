@@ -76,6 +76,9 @@ class Delivery:
                       message)
 
 
+MAX_DOUBLINGS = 60  # 2**60 x any sane initial backoff is far above every retry_max_s
+
+
 class Backoff:
     """Delays between retries of one batch; ``reset()`` after a success."""
 
@@ -89,7 +92,10 @@ class Backoff:
         self.attempt += 1
         if retry_after_s is not None:
             return min(retry_after_s, RETRY_AFTER_CAP_S) + self.rng.uniform(0.0, 0.1 * self.initial_s)
-        cap = min(self.max_s, self.initial_s * 2 ** (self.attempt - 1))
+        # the exponent stops growing once the cap is reached: a sink retrying for hours would
+        # otherwise overflow the float (attempt 1,025 of a 1 s initial backoff)
+        doublings = min(self.attempt - 1, MAX_DOUBLINGS)
+        cap = min(self.max_s, self.initial_s * 2.0 ** doublings)
         return self.rng.uniform(0.0, cap)
 
     def reset(self) -> None:

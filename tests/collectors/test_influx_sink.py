@@ -242,3 +242,15 @@ def test_oldest_unsent_age_follows_the_oldest_pending_point(tmp_path: Path) -> N
     assert sink.flush(10)
     assert sink.stats().oldest_unsent_age_s == 0.0
     sink.close(2)
+
+
+def test_backoff_after_thousands_of_retries_stays_at_the_cap() -> None:
+    """Bug: ``2 ** (attempt - 1)`` overflowed the float at attempt 1,025 (an InfluxDB down for
+    ~17 min with a 1 s backoff) and killed the sender thread with OverflowError."""
+    from collectors.sinks.delivery import Backoff
+
+    backoff = Backoff(1.0, 2.0, random.Random(1))
+    delays = [backoff.next_delay() for _ in range(5000)]
+    assert backoff.attempt == 5000
+    assert all(0.0 <= d <= 2.0 for d in delays)
+    assert max(delays[-100:]) > 1.0  # still full jitter up to the cap, not collapsed to 0

@@ -170,3 +170,40 @@ def test_token_sources(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
         read_token(InfluxSinkConfig(url="http://influx:8086", bucket="b", token_env="T_ENV"))
     with pytest.raises(InputError, match="token_file: cannot read"):
         read_token(InfluxSinkConfig(url="http://influx:8086", bucket="b", token_file=tmp_path / "missing"))
+
+
+def test_prometheus_series_of_the_planned_phases_exist_before_the_run() -> None:
+    """``expect`` creates the labelled series up front (issue 14: creating them in a phase's first
+    interval stalled the sending loop); later sets update those same series."""
+    from prometheus_client import CollectorRegistry
+
+    registry = CollectorRegistry()
+    prom = PrometheusSink(PrometheusSinkConfig(port=0), registry=registry)
+    tel = RequestTelemetry(SinksConfig(), run_id="r", scenario="s", worker="local", role="standalone",
+                           sinks=[prom])
+    try:
+        tel.expect(["warmup", "measure"], ["chat"])
+        labels = {"metric": "ttft", "phase": "measure", "class": "chat", "quantile": "0.99"}
+        assert registry.get_sample_value("inferload_latency_seconds", labels) == 0.0
+        assert registry.get_sample_value("inferload_requests_total",
+                                         {"phase": "warmup", "class": "chat", "status": "ok"}) == 0.0
+        recorder = Recorder()
+        for i in range(10):
+            recorder.record(make_record(i))
+        tel.on_interval(recorder.histograms, recorder.counters, now_s=1.0)
+        assert registry.get_sample_value("inferload_latency_seconds", labels) == pytest.approx(0.05, rel=0.01)
+    finally:
+        tel.close(2)
+
+
+def test_a_point_is_encoded_once() -> None:
+    """The line is kept on the point (``Point.line``), so the sinks a point goes to (file, InfluxDB,
+    run folder) share one encoding (issue 14: each sink encoded every point again)."""
+    from collectors import lineproto
+    from collectors.point import Point
+
+    p = Point("m", {"t": "a b"}, {"f": 1.0}, 5)
+    line = lineproto.encode(p)
+    assert p.line == line == r"m,t=a\ b f=1 5"
+    p.fields["f"] = 2.0  # a written point is not changed; the cached line stays what was written
+    assert lineproto.encode(p) is line

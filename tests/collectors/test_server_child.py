@@ -107,6 +107,34 @@ def test_child_writes_points_and_samples_then_stats_at_stdin_eof(metrics_url: st
     assert stats["stats"]["full_scrapes"] == len(points) and stats["stats"]["collections"] == len(samples)
 
 
+@pytest.mark.integration
+def test_child_scrapes_once_more_in_full_after_stdin_eof(metrics_url: str) -> None:
+    """Bug: the child stopped at stdin EOF without a last full scrape, so requests the server
+    finished after the previous full scrape (up to --full-every s of them) never reached
+    llm_server and the server's totals fell short of its own trace."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "collectors.server.child", "--url", metrics_url, "--period", "0.1",
+         "--full-every", "1000"],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=REPO,
+    )
+    assert proc.stdin is not None and proc.stdout is not None
+    lines: list[dict[str, Any]] = []
+    try:
+        for line in proc.stdout:
+            lines.append(json.loads(line))
+            if sum(1 for m in lines if "sample" in m) == 3 and not proc.stdin.closed:
+                proc.stdin.close()  # one full scrape (the first) and two gauge ticks so far
+        assert proc.wait(10) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    full = _full(lines)
+    assert len(full) == 2  # the first scrape, and the final one after the end of the load
+    assert lines.index(full[-1]) > lines.index(next(m for m in lines if "sample" in m and not m["sample"][2]))
+    assert lines[-1]["stats"]["full_scrapes"] == 2
+
+
 def test_full_scrape_point_carries_the_time_weighted_means_since_the_previous_one() -> None:
     now = [0.0]
     running = {0: 2, 1: 2, 2: 8, 3: 8, 4: 0, 5: 0, 6: 0}

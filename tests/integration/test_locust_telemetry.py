@@ -33,7 +33,7 @@ class Rec(NoTelemetry):
     configured = True
     def on_record(self, record):
         calls["records"] += 1
-    def on_interval(self, merged, counters, now_s=None):
+    def on_interval(self, merged, counters, now_s=None, cumulative=None):
         calls["intervals"] += 1
         calls["interval_requests"] += counters.total("requests")
         calls["interval_ttft"] += merged.count(schema.M_TTFT)

@@ -141,3 +141,54 @@ def test_numpy_add_equals_hdrh_add(mu_a: float, mu_b: float) -> None:
         assert summarize(a, PCTS) == summarize(ref, PCTS)
         for p in PCTS:
             assert value_at_percentile(a, p) == ref.get_value_at_percentile(p)
+
+
+def test_summarize_groups_equals_summarize_of_each_and_of_the_combined_histogram() -> None:
+    """The interval step reads every metric x phase group in one pass (issue 14); each summary equals
+    ``summarize`` of the histogram, and the group's equals ``summarize`` of ``HistogramSet.combined``."""
+    from collectors.histograms import summarize_groups
+
+    hs = HistogramSet()
+    rng = random.Random(5)
+    for cls, mu in (("a", -3.0), ("b", -1.0), ("c", -6.0)):
+        for _ in range(400):
+            hs.record("ttft", "steady", cls, rng.lognormvariate(mu, 1.2))
+    for _ in range(50):
+        hs.record("e2e", "steady", "a", rng.expovariate(1.0))
+    hs.record("e2e", "steady", "b", 0.0)  # clamped to the lowest value, 1 us
+    empty = new_histogram()
+    groups = [[hs.get("ttft", "steady", c) for c in ("a", "b", "c")],
+              [empty],
+              [hs.get("e2e", "steady", "a"), empty, hs.get("e2e", "steady", "b")]]
+    out = summarize_groups(groups, PCTS)
+    for (per, merged), group, metric in zip(out, groups, ("ttft", None, "e2e"), strict=True):
+        for h, s in zip(group, per, strict=True):
+            ref = summarize(h, PCTS)
+            assert s.keys() == ref.keys()
+            for k in ref:
+                assert s[k] == (pytest.approx(ref[k], rel=1e-12) if k == "mean" else ref[k]), k
+        if metric is None:
+            assert merged == {"count": 0.0}
+            continue
+        ref = summarize(hs.combined(metric, "steady"), PCTS)
+        for k in ref:
+            assert merged[k] == (pytest.approx(ref[k], rel=1e-12) if k == "mean" else ref[k]), k
+
+
+def test_reset_zeroes_every_count_and_ensured_keys_stay_invisible() -> None:
+    """Histograms are zeroed over their used range only, and keys created ahead (``ensure``) hold no
+    value: neither shows up in keys(), phases() or encode()."""
+    import numpy as np
+
+    from collectors.histograms import reset_histogram
+
+    h = _filled(21, 3000, 10.0, 3.0)  # values from 1 us to minutes
+    reset_histogram(h)
+    assert not np.ctypeslib.as_array(h.counts).any() and h.get_total_count() == 0
+    h.record_value(5000)
+    assert summarize(h)["count"] == 1.0 and summarize(h)["p50"] == h.get_value_at_percentile(50) / 1e6
+    hs = HistogramSet()
+    hs.ensure("ttft", "next", "a")
+    assert list(hs) == [] and hs.phases() == [] and hs.encode() == {}
+    hs.record("ttft", "next", "a", 0.05)
+    assert list(hs) == [("ttft", "next", "a")]
