@@ -34,6 +34,7 @@ from collectors.aggregates import AggregateBuilder
 from collectors.counters import Counters
 from collectors.health import HealthLimits, HealthSample, health_point
 from collectors.histograms import HistogramSet
+from collectors.loop_yield import yield_to_loop
 from collectors.point import Point
 from collectors.records import RequestRecord
 from collectors.request import RequestCollector
@@ -50,8 +51,8 @@ REQUESTS_FILE = "requests.lp"
 
 
 class Parts:
-    """Time of a step done in parts: :meth:`pause` yields between two parts (``time.sleep(0)``, a
-    greenlet switch under gevent) and is not counted; :meth:`done` returns the parts' total."""
+    """Time of a step done in parts: :meth:`pause` gives the loop a turn between two parts
+    (collectors/loop_yield.py) and is not counted; :meth:`done` returns the parts' total."""
 
     def __init__(self) -> None:
         self.busy = 0.0
@@ -60,7 +61,7 @@ class Parts:
     def pause(self) -> None:
         now = time.perf_counter()
         self.busy += now - self._t
-        time.sleep(0)
+        yield_to_loop()
         self._t = time.perf_counter()
 
     def done(self) -> float:
@@ -230,7 +231,7 @@ class RequestTelemetry:
         ``cumulative``: the run's histograms so far, this interval included, when the caller keeps
         them (the coordinator does; after a restart they hold the run before it): read, not merged.
 
-        The work comes in parts with a pause between them (``time.sleep(0)``: under gevent the
+        The work comes in parts with a pause between them (:func:`yield_to_loop`: under gevent the
         loop that sends requests runs meanwhile; elsewhere nothing).  Returns the seconds spent in
         the parts, pauses excluded (part of ``aggregate_s`` in the health point).
         """

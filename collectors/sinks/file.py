@@ -17,6 +17,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from collectors import lineproto
+from collectors.loop_yield import yield_to_loop
 from collectors.point import Point
 from collectors.sinks.base import SinkStats
 from collectors.sinks.config import FileSinkConfig
@@ -96,7 +97,7 @@ class FileSink:
             chunk_lines, chunk_empty = lineproto.encode_many(objs[i:i + ENCODE_CHUNK])
             lines += chunk_lines
             empty += chunk_empty
-            time.sleep(0)  # under gevent (a Locust process) a greenlet switch: the loop sends meanwhile
+            yield_to_loop()  # under gevent (a Locust process) the loop sends meanwhile
         if len(objs) < len(pts):
             lines += [p for p in pts if isinstance(p, str)]
         try:

@@ -27,6 +27,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from collectors import lineproto
+from collectors.loop_yield import yield_to_loop
 from collectors.point import Point
 from collectors.sinks.base import Ledger, SinkStats
 from collectors.sinks.config import InfluxSinkConfig
@@ -35,7 +36,7 @@ from userinput.errors import InputError
 
 log = logging.getLogger("collectors.sinks.influx")
 
-ENCODE_CHUNK = 100  # points encoded between two yields (time.sleep(0): a greenlet switch under gevent)
+ENCODE_CHUNK = 100  # points encoded between two yields (collectors/loop_yield.py)
 MEMORY, HELD, SPOOL = "memory", "held", "spool"
 COPIED = "copied"  # a stalled batch from memory whose copy is in the spool (pinned) while it is still sent
 
@@ -156,7 +157,7 @@ class SpoolingBuffer:
             chunk_lines, chunk_empty = lineproto.encode_many(points[i : i + ENCODE_CHUNK])
             lines.extend(chunk_lines)
             empty += chunk_empty
-            time.sleep(0)  # let other greenlets run under gevent
+            yield_to_loop()  # under gevent the loop sends meanwhile
         if empty:
             with self._lock:
                 self._acct.inflight -= empty

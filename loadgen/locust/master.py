@@ -25,6 +25,7 @@ from locust.runners import STATE_MISSING, LocalRunner, MasterRunner
 from collectors import schema
 from collectors.counters import C_DROPPED, C_GENERATOR_FAULT, C_REQUESTS, Counters
 from collectors.histograms import HistogramSet
+from collectors.loop_yield import yield_to_loop
 from loadgen import checkpoint as ckpt
 from loadgen.busy import BusyMeter, LoopMonitor
 from loadgen.config import Scenario
@@ -234,7 +235,7 @@ class Coordinator:
             key = pending.pop()
             for hs in (self.hs, self.interval_hs, self._spare_hs):
                 hs.ensure(*key)
-            gevent.sleep(0)  # one key at a time between sends
+            yield_to_loop()  # one key at a time between sends
 
     def poll_local(self) -> None:
         """Local mode has no worker reports: take the in-process scheduler's delta directly."""
@@ -359,7 +360,7 @@ class Coordinator:
             spent += self.telemetry.on_interval(hs, counters, now, cumulative=self.hs)  # one cumulative set
         except Exception:
             log.exception("telemetry interval failed")
-        gevent.sleep(0)
+        yield_to_loop()
         t = time.perf_counter()
         if self.live is not None:  # live SLO windows, phase and violation events (loadgen/live_run.py)
             try:
@@ -368,7 +369,7 @@ class Coordinator:
             except Exception:
                 log.exception("live SLO evaluation failed")
         spent += time.perf_counter() - t
-        gevent.sleep(0)
+        yield_to_loop()
         t = time.perf_counter()
         try:  # drift trends, slo.windows (loadgen/soak_watch.py)
             self.telemetry.write_points(self.soak.on_interval(now, hs, counters))
@@ -421,7 +422,7 @@ class Coordinator:
                 log.error("telemetry spool full and sinks.influxdb.on_spool_full is stop_run: stopping the run")
                 self.request_stop()
             if now >= next_interval:
-                gevent.sleep(0)  # the merge above and the interval step are separate parts
+                yield_to_loop()  # the merge above and the interval step are separate parts
                 self._interval(now)
                 while next_interval <= now:  # absolute deadlines: no drift
                     next_interval += every_s

@@ -27,6 +27,7 @@ from typing import Any
 from collectors import schema
 from collectors.health import HealthLimits
 from collectors.histograms import HistogramSet
+from collectors.loop_yield import yield_to_loop
 from collectors.point import Point
 from loadgen.web.payload import BlockCache, Pause, RunState, build_payload, rolling_tiles
 from loadgen.web.series import LiveSeries
@@ -118,7 +119,7 @@ class LiveView:
         chart_interval_s: float | None = None,
         cache_s: float = CACHE_S,
         clock: Callable[[], float] = time.time,
-        pause: Pause | None = None,  # default: gevent.sleep(0) between histogram copies
+        pause: Pause | None = None,  # default: yield_to_loop() between histogram copies
         offload: Callable[[Callable[[], Any]], Any] | None = None,
     ) -> None:
         self.state = state
@@ -280,10 +281,8 @@ def _in_thread(work: Callable[[], Any]) -> Any:
 
 
 def _yield() -> None:
-    """Let the other greenlets (the ones sending requests) run between histogram reads."""
-    import gevent
-
-    gevent.sleep(0)
+    """Let the loop (the greenlets sending requests) run between histogram reads."""
+    yield_to_loop()
 
 
 def _finite(o: Any) -> Any:

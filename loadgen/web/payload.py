@@ -8,7 +8,7 @@ for that phase.  Rolling-window SLO state comes from :class:`loadgen.slo_live.Li
 master runs one (``slo_source``); otherwise the tiles show the run-so-far value vs the threshold.
 
 ``pause`` is called between histogram reads so the gevent loop that sends requests is never held
-for long (the web server calls it with ``gevent.sleep(0)``).
+for long (the web server calls it with ``collectors.loop_yield.yield_to_loop``).
 """
 
 from __future__ import annotations
