@@ -353,7 +353,7 @@ def summarize_groups(groups: list[list[HdrHistogram]], percentiles: Iterable[flo
     ends[zero, 0] = 0
     lo_l, hi_l = ends[:, 0].tolist(), ends[:, 1].tolist()
     blocks: list[np.ndarray] = []  # flat: per group, its rows then its sum, on the buckets in use
-    buckets: list[np.ndarray] = []
+    buckets: list[np.ndarray] = []  # the bucket index of every value of ``blocks`` (a group's, k + 1 times)
     row_len: list[int] = []
     r = 0
     for mem in members:
@@ -366,7 +366,7 @@ def summarize_groups(groups: list[list[HdrHistogram]], percentiles: Iterable[flo
         total = stacked.sum(axis=0)
         cols = np.flatnonzero(total)
         blocks += [stacked[:, cols].ravel(), total[cols]]
-        buckets.append(np.tile(cols + lo, k + 1))
+        buckets += [cols + lo] * (k + 1)  # the same array k + 1 times: one concatenate below
         row_len += [len(cols)] * (k + 1)
     flat = np.concatenate(blocks)
     bucket = np.concatenate(buckets)
