@@ -10,7 +10,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -72,11 +72,12 @@ def _full(lines: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [m for m in lines if any(p[0] == s.SERVER.name for p in m.get("points", ()))]
 
 
-@pytest.mark.integration
-def test_child_writes_points_and_samples_then_stats_at_stdin_eof(metrics_url: str) -> None:
+def _run_child(metrics_url: str, args: list[str],
+               end_when: Callable[[list[dict[str, Any]]], bool]) -> list[dict[str, Any]]:
+    """Run ``collectors.server.child`` against ``metrics_url``; close its stdin (the run ends) once
+    ``end_when(lines so far)`` holds; every line it wrote, the stats line last."""
     proc = subprocess.Popen(
-        [sys.executable, "-m", "collectors.server.child", "--url", metrics_url, "--period", "0.1",
-         "--full-every", "0.3", "--tags", json.dumps({"run_id": "r1"})],
+        [sys.executable, "-m", "collectors.server.child", "--url", metrics_url, *args],
         stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=REPO,
     )
     assert proc.stdin is not None and proc.stdout is not None
@@ -84,13 +85,20 @@ def test_child_writes_points_and_samples_then_stats_at_stdin_eof(metrics_url: st
     try:
         for line in proc.stdout:
             lines.append(json.loads(line))
-            if len(_full(lines)) == 3:
+            if not proc.stdin.closed and end_when(lines):
                 proc.stdin.close()  # the run ends: the child stops at its next tick and reports
         assert proc.wait(10) == 0
     finally:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+    return lines
+
+
+@pytest.mark.integration
+def test_child_writes_points_and_samples_then_stats_at_stdin_eof(metrics_url: str) -> None:
+    lines = _run_child(metrics_url, ["--period", "0.1", "--full-every", "0.3", "--tags", json.dumps({"run_id": "r1"})],
+                       lambda lines: len(_full(lines)) == 3)
     points = _full(lines)
     samples = [m["sample"] for m in lines if "sample" in m]
     assert points[0]["kind"] == "vllm"
@@ -112,23 +120,9 @@ def test_child_scrapes_once_more_in_full_after_stdin_eof(metrics_url: str) -> No
     """Bug: the child stopped at stdin EOF without a last full scrape, so requests the server
     finished after the previous full scrape (up to --full-every s of them) never reached
     llm_server and the server's totals fell short of its own trace."""
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "collectors.server.child", "--url", metrics_url, "--period", "0.1",
-         "--full-every", "1000"],
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=REPO,
-    )
-    assert proc.stdin is not None and proc.stdout is not None
-    lines: list[dict[str, Any]] = []
-    try:
-        for line in proc.stdout:
-            lines.append(json.loads(line))
-            if sum(1 for m in lines if "sample" in m) == 3 and not proc.stdin.closed:
-                proc.stdin.close()  # one full scrape (the first) and two gauge ticks so far
-        assert proc.wait(10) == 0
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+    # one full scrape (the first) and two gauge ticks when the run ends
+    lines = _run_child(metrics_url, ["--period", "0.1", "--full-every", "1000"],
+                       lambda lines: sum(1 for m in lines if "sample" in m) == 3)
     full = _full(lines)
     assert len(full) == 2  # the first scrape, and the final one after the end of the load
     assert lines.index(full[-1]) > lines.index(next(m for m in lines if "sample" in m and not m["sample"][2]))
