@@ -1,9 +1,12 @@
-"""The master's merge cost per worker report: ``loadgen.recorder.merge_delta`` of a realistic delta.
+"""The master's cost per worker delta: decode it once, merge it into two sets (``_merge``).
 
-A worker ships its recorder delta (HDR histograms, compressed + base64, and counters) with every
-Locust stats report (every 3 s).  The master merges each delta twice (the run's cumulative
-histograms and the current interval's: ``loadgen/locust/master.py`` ``_merge``), so with W
-workers it spends ``W / 3 s x 2 x merge cost`` of CPU per second on merging.
+A worker ships its recorder delta (HDR histograms, compressed + base64, and counters) on a grid
+holding every aggregate boundary, every ``ship_period(sinks.aggregate_interval_s)`` seconds (at
+most 2 s: ``loadgen/locust/messages.py``).  The master decodes each delta once
+(``loadgen.recorder.decode_delta``) and merges the objects into the run's cumulative histograms and
+the current interval's (``loadgen/locust/master.py`` ``_merge``), so with W workers it spends
+``W / ship period x cost`` of CPU per second on it.  For comparison the benchmark also times the
+previous path in the same run: two ``merge_delta`` calls on the encoded delta (each decoding it).
 
 The delta here is the brief's worst case: 5 phases x 3 traffic classes x 8 latency metrics =
 120 histograms (``--phases 1``: the usual 24), each holding ``--values`` samples drawn from lognormal latencies (spread over
@@ -34,7 +37,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from collectors.counters import C_GOOD, C_OK, C_OUTPUT_TOKENS, C_REQUESTS, Counters  # noqa: E402
 from collectors.histograms import HistogramSet  # noqa: E402
 from collectors.schema import LATENCY_METRICS  # noqa: E402
-from loadgen.recorder import merge_delta  # noqa: E402
+from loadgen.locust.messages import ship_period  # noqa: E402
+from loadgen.recorder import decode_delta, merge_delta  # noqa: E402
 
 PHASES = ("warmup", "steady", "burst", "recovery", "cooldown")
 CLASSES = ("chat", "rag", "batch")
@@ -75,27 +79,41 @@ def main() -> int:
         worker_hs.encode()
     encode_us = 1e6 * (time.process_time() - t0) / 20
 
-    timings = []
+    timings, before = [], []
     for r in range(args.repeats):
-        master_hs, master_counters = HistogramSet(), Counters()
-        merge_delta(master_hs, master_counters, worker_delta(args.values, seed=100 + r, phases=args.phases)[0])  # mid-run state
+        sets = [(HistogramSet(), Counters()) for _ in range(2)]  # cumulative and interval
+        for hs, c in sets:  # mid-run state
+            merge_delta(hs, c, worker_delta(args.values, seed=100 + r, phases=args.phases)[0])
         t0 = time.process_time()
         for _ in range(args.merges):
-            merge_delta(master_hs, master_counters, msgpack.unpackb(packed))
+            decoded = decode_delta(msgpack.unpackb(packed))
+            for hs, c in sets:
+                merge_delta(hs, c, decoded)
         timings.append(1e6 * (time.process_time() - t0) / args.merges)
+        t0 = time.process_time()
+        for _ in range(args.merges):
+            unpacked = msgpack.unpackb(packed)
+            for hs, c in sets:
+                merge_delta(hs, c, unpacked)
+        before.append(1e6 * (time.process_time() - t0) / args.merges)
     med = statistics.median(timings)
+    med_before = statistics.median(before)
 
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
           f"Python {platform.python_version()}, load average {os.getloadavg()[0]:.2f}")
     print(f"delta: {len(delta['hist'])} histograms x {args.values} values, {len(delta['counters'])} counters, "
           f"{len(packed) / 1024:.1f} KiB msgpack")
     print(f"worker encode: {encode_us / 1000:.2f} ms CPU per report")
-    print(f"merge_delta (incl. msgpack unpack): median {med / 1000:.2f} ms CPU "
+    print(f"per delta, msgpack unpack + decode once + 2 merges: median {med / 1000:.2f} ms CPU "
           f"(runs: {', '.join(f'{t / 1000:.2f}' for t in timings)})")
-    for workers in (10, 100, 300):
-        reports = workers / 3.0
-        print(f"{workers:>4} workers: {reports:.1f} reports/s + {workers} heartbeats/s to the master; "
-              f"merging {reports * 2 * med / 1e4:.1f} % of one core")
+    print(f"previous path, unpack + 2 x merge_delta of the encoded delta: median {med_before / 1000:.2f} ms CPU "
+          f"(runs: {', '.join(f'{t / 1000:.2f}' for t in before)})")
+    for interval in (1.0, 5.0):
+        period = ship_period(interval)
+        for workers in (10, 100, 300):
+            deltas = workers / period
+            print(f"aggregate interval {interval:g} s (a delta every {period:.2f} s), {workers:>4} workers: "
+                  f"{deltas:.0f} deltas/s + {workers} heartbeats/s; merging {deltas * med / 1e4:.1f} % of one core")
     return 0
 
 

@@ -8,7 +8,7 @@ master with one worker.  The scenario switches on what a soak uses: a file sink 
 process from ``/proc/PID/status`` (the local process or master, its scrape child, the worker).
 
 Per process it reports the RSS at the end of warm-up (the first ``--warmup`` fraction of the soak phase),
-the least-squares slope of RSS after warm-up with its 95 % interval (``loadgen.drift.fit_trend``),
+the least-squares slope of RSS after warm-up with its 95 % interval (``loadgen.trend.fit_trend``),
 in MiB per real hour at the benchmark's rate, and the extrapolated RSS after a 72 h soak at 100 req/s:
 ``RSS after warm-up + 72 x slope``.  The slope is measured at twice the 100 req/s rate, so growth
 that follows the request count is over-counted 2x and growth that follows wall time is counted
@@ -39,7 +39,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from loadgen.drift import fit_trend  # noqa: E402
+from loadgen.trend import fit_trend  # noqa: E402
 from tests.support.gpusim import start_gpusim, stop  # noqa: E402
 
 PY = sys.executable

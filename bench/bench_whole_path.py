@@ -16,6 +16,13 @@ sink <= 1.2 x the same run without sinks, and <= 5 ms at 200 req/s.
 
     .venv/bin/python bench/bench_whole_path.py --repeats 3             # full (~35 min), medians of 3
     .venv/bin/python bench/bench_whole_path.py --rates 50 --modes local --phase-s 3   # quick look
+    .venv/bin/python bench/bench_whole_path.py --pin                   # generator on its own CPUs
+
+``--pin`` gives the load generator's processes (local process, or master and workers) every CPU but
+the last, and puts everything else on the last one: gpusim, influxd, the v2-write proxy (a thread of
+this script) and the generator's own /metrics scrape child.  That is the deployment the numbers are
+meant for (the generator on its own machine, the target and InfluxDB elsewhere); without it, on a
+small machine, the target and influxd take CPU from the generator and its lag measures the machine.
 """
 
 from __future__ import annotations
@@ -83,9 +90,49 @@ def _cpu_s(pid: int) -> float:
         return float("nan")
 
 
+def _children(pid: int) -> list[int]:
+    out: list[int] = []
+    for d in Path("/proc").iterdir():
+        if d.name.isdigit():
+            try:
+                if int((d / "stat").read_text().rsplit(")", 1)[1].split()[1]) == pid:
+                    out.append(int(d.name))
+            except (OSError, ValueError, IndexError):
+                continue
+    return out
+
+
+def _pin(pid: int, cpus: set[int]) -> None:
+    """Every thread of ``pid`` onto ``cpus`` (sched_setaffinity acts on one thread)."""
+    try:
+        tasks = [int(t.name) for t in Path(f"/proc/{pid}/task").iterdir()]
+    except OSError:
+        return
+    for tid in tasks:
+        try:
+            os.sched_setaffinity(tid, cpus)
+        except OSError:
+            pass
+
+
+def _cpu_sets(pin: bool) -> tuple[set[int], set[int]] | None:
+    """(the generator's CPUs, everything else's CPU) for ``--pin``; None without it."""
+    if not pin:
+        return None
+    cpus = sorted(os.sched_getaffinity(0))
+    if len(cpus) < 2:
+        raise SystemExit("--pin needs at least 2 CPUs")
+    return set(cpus[:-1]), {cpus[-1]}
+
+
+PIN: tuple[set[int], set[int]] | None = None  # set by main() for --pin
+
+
 def _watch(procs: dict[str, subprocess.Popen[str]], timeout_s: float) -> dict[str, float]:
-    """Wait for every process; CPU seconds of each, read just before it exits (polling /proc)."""
+    """Wait for every process; CPU seconds of each, read just before it exits (polling /proc).
+    With ``--pin``, the generator's children (the /metrics scrape) go to the other CPU as they appear."""
     cpu = {name: 0.0 for name in procs}
+    pinned: set[int] = set()
     deadline = time.time() + timeout_s
     while time.time() < deadline and any(p.poll() is None for p in procs.values()):
         for name, p in procs.items():
@@ -93,6 +140,10 @@ def _watch(procs: dict[str, subprocess.Popen[str]], timeout_s: float) -> dict[st
                 v = _cpu_s(p.pid)
                 if v == v:
                     cpu[name] = v
+                if PIN is not None:
+                    for child in set(_children(p.pid)) - pinned:
+                        _pin(child, PIN[1])
+                        pinned.add(child)
         time.sleep(0.05)
     for p in procs.values():
         if p.poll() is None:
@@ -121,6 +172,12 @@ def _aggregate_times(run_dir: Path) -> list[float]:
     return out
 
 
+def _gen_preexec() -> None:
+    """In a generator process before exec: its CPUs under ``--pin`` (threads inherit them)."""
+    if PIN is not None:
+        os.sched_setaffinity(0, PIN[0])
+
+
 def one_run(base: str, rate: float, mode: str, with_sinks: bool, phase_s: float,
             influx: InfluxStack | None) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as tmp_s:
@@ -135,11 +192,11 @@ def one_run(base: str, rate: float, mode: str, with_sinks: bool, phase_s: float,
         procs: dict[str, subprocess.Popen[str]] = {}
         if mode == "local":
             procs["local"] = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE,
-                                              stderr=subprocess.DEVNULL, text=True)
+                                              stderr=subprocess.DEVNULL, text=True, preexec_fn=_gen_preexec)
         else:
             master = subprocess.Popen([*cmd, "--master", "--expect-workers", "2", "--master-bind-host", "127.0.0.1",
                                        "--master-bind-port", "0"], cwd=ROOT, env=env, stdout=subprocess.PIPE,
-                                      stderr=subprocess.DEVNULL, text=True)
+                                      stderr=subprocess.DEVNULL, text=True, preexec_fn=_gen_preexec)
             assert master.stdout is not None
             line = master.stdout.readline()
             port = line.strip().rsplit(":", 1)[-1]
@@ -147,7 +204,8 @@ def one_run(base: str, rate: float, mode: str, with_sinks: bool, phase_s: float,
             for k in range(2):
                 procs[f"w{k}"] = subprocess.Popen(
                     [PY, "-m", "loadgen.cli", "worker", "--master-host", "127.0.0.1", "--master-port", port],
-                    cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, text=True)
+                    cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, text=True,
+                    preexec_fn=_gen_preexec)
         cpu = _watch(procs, timeout_s=phase_s * 5 + 120)
         summary = json.loads((out / "summary.json").read_text()) if (out / "summary.json").is_file() else {}
         requests = sum(int(p["requests"]) for p in summary.get("phases", {}).values()) or 1
@@ -159,7 +217,7 @@ def one_run(base: str, rate: float, mode: str, with_sinks: bool, phase_s: float,
                        for k in ("p50_ms", "p99_ms", "max_ms")}
         agg = _aggregate_times(out)
         return {
-            "rate": rate, "mode": mode, "sinks": with_sinks, "requests": requests,
+            "rate": rate, "mode": mode, "sinks": with_sinks, "requests": requests, "pinned": PIN is not None,
             "exit_code": summary.get("verdict", {}).get("exit_code"),
             "rule": summary.get("verdict", {}).get("rule"),
             "lag_p50_ms": lag.get("p50_ms"), "lag_p99_ms": lag.get("p99_ms"), "lag_max_ms": all_lag.get("max_ms"),
@@ -194,8 +252,16 @@ def main() -> int:
     ap.add_argument("--phase-s", type=float, default=6.0, help="seconds per phase (5 phases)")
     ap.add_argument("--repeats", type=int, default=1,
                     help="runs per cell (on and off alternate); the table shows medians")
+    ap.add_argument("--pin", action="store_true",
+                    help="generator processes on every CPU but the last; gpusim, influxd, the proxy and "
+                         "the scrape child on the last")
     ap.add_argument("--json", type=Path, default=None)
     args = ap.parse_args()
+    global PIN
+    PIN = _cpu_sets(args.pin)
+    if PIN is not None:  # this script (the proxy thread) and what it starts next: the last CPU
+        os.sched_setaffinity(0, PIN[1])
+        print(f"pinned: generator on CPUs {sorted(PIN[0])}, gpusim/influxd/proxy/scrape on {sorted(PIN[1])}")
     rates = [float(x) for x in args.rates.split(",")]
     modes = args.modes.split(",")
     results: list[dict[str, Any]] = []

@@ -27,7 +27,8 @@ from collectors.counters import (
     C_REQUESTS,
     Counters,
 )
-from collectors.histograms import HistogramSet, summarize_groups
+from collectors.hdr_read import summarize_groups
+from collectors.histograms import HistogramSet
 from collectors.point import Point
 
 _SUMMARY_FIELDS = {

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from hdrh.histogram import HdrHistogram
 
 from collectors import schema
-from collectors.histograms import value_at_percentile
+from collectors.hdr_read import value_at_percentile
 from collectors.point import Point
 
 

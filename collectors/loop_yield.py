@@ -19,6 +19,7 @@ from __future__ import annotations
 import time
 
 YIELD_S = 0.0001  # short enough to cost nothing, long enough to be a timer, not a callback
+PART_S = 0.002  # the longest a :class:`Slicer` part runs before it yields
 
 
 def yield_to_loop() -> None:
@@ -26,4 +27,23 @@ def yield_to_loop() -> None:
     time.sleep(YIELD_S)
 
 
-__all__ = ["YIELD_S", "yield_to_loop"]
+class Slicer:
+    """Call it between the small pieces of a long step (one histogram encoded, one decoded): it
+    yields to the loop once ``part_s`` has passed since the step began or last yielded, so the step
+    runs in parts of about ``part_s`` however many pieces it has."""
+
+    __slots__ = ("_t", "part_s", "yields")
+
+    def __init__(self, part_s: float = PART_S) -> None:
+        self.part_s = part_s
+        self.yields = 0
+        self._t = time.perf_counter()
+
+    def __call__(self) -> None:
+        if time.perf_counter() - self._t >= self.part_s:
+            yield_to_loop()
+            self.yields += 1
+            self._t = time.perf_counter()
+
+
+__all__ = ["PART_S", "YIELD_S", "Slicer", "yield_to_loop"]

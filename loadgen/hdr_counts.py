@@ -4,7 +4,7 @@
 counts array is one fixed layout, so counts of many intervals add as plain int64 arrays.  This
 reads such arrays the way HdrHistogram does: the percentile is the highest value of the bucket
 holding rank ``int(p * n / 100 + 0.5)`` (at least 1), and a value is *above* a threshold when the
-lowest value of its bucket is.  The index tables come from ``collectors.histograms.layout`` (built
+lowest value of its bucket is.  The index tables come from ``collectors.hdr_read.layout`` (built
 once, vectorised).
 """
 
@@ -14,7 +14,7 @@ import numpy as np
 import numpy.typing as npt
 from hdrh.histogram import HdrHistogram
 
-from collectors.histograms import layout
+from collectors.hdr_read import layout
 
 IntArr = npt.NDArray[np.int64]
 

@@ -31,7 +31,8 @@ from collectors.counters import (
     C_REQUESTS,
     Counters,
 )
-from collectors.histograms import PERCENTILES, HistogramSet, add_histogram, new_histogram, summarize
+from collectors.hdr_read import summarize
+from collectors.histograms import PERCENTILES, HistogramSet, add_histogram, new_histogram
 from loadgen.reporting.ci import DEFAULT_CONFIDENCE, add_cis
 from loadgen.reporting.terminal import latency_cell, latency_legend, objective_value
 from loadgen.server_report import UNKNOWN_SERVER, phase_readings, render_server

@@ -20,7 +20,8 @@ from typing import Any, Protocol
 from hdrh.histogram import HdrHistogram
 
 from collectors.counters import C_REQUESTS, Counters
-from collectors.histograms import HistogramSet, add_histogram, new_histogram, value_at_percentile
+from collectors.hdr_read import value_at_percentile
+from collectors.histograms import HistogramSet, add_histogram, new_histogram
 from loadgen.reporting.ci import judged_value
 from userinput.errors import EXIT_INVALID_RUN, EXIT_PASS, EXIT_SLO_FAILED
 

@@ -142,6 +142,9 @@ def main(argv: list[str]) -> int:
     # Locust monkey-patches the standard library on import: import it before anything else heavy.
     import locust  # noqa: F401
 
+    from loadgen.allocator import tune
+
+    tune()  # a fixed mmap threshold before the run allocates (loadgen/allocator.py)
     from loadgen.config import load_scenario
     from loadgen.locust.runtime import prepare
     from loadgen.locust.session import SessionOptions, default_out_dir, run_session, setup_logging

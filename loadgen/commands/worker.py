@@ -26,6 +26,9 @@ def main(argv: list[str]) -> int:
         check_log_file(args.log_file, args.log_max_mb)  # bad input before Locust starts
     import locust  # noqa: F401  (monkey-patches the standard library first)
 
+    from loadgen.allocator import tune
+
+    tune()  # a fixed mmap threshold before the run allocates (loadgen/allocator.py)
     from loadgen.locust.session import serve_worker, setup_logging
 
     setup_logging(args.log_file, args.log_max_mb)

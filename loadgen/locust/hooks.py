@@ -2,26 +2,29 @@
 
 :func:`install_worker` attaches one :class:`~loadgen.locust.scheduler.Scheduler` to a Locust
 environment whose runner exists (worker or local runner): it handles ``il_plan`` / ``il_adopt``
-/ ``il_release`` / ``il_stop``, ships a recorder delta with every Locust stats report
-(``report_to_master``), sends ``il_done`` per finished slot, and fires one Locust request event
-per finished request, named ``e2e:<phase>`` (for Locust's web UI; exact numbers stay in the HDR
+/ ``il_release`` / ``il_stop``, ships the recorder delta at every aggregate boundary
+(``il_delta``, :func:`loadgen.locust.messages.boundaries`) and its state with every Locust stats
+report (``report_to_master``), sends ``il_done`` per finished slot, and fires one Locust request
+event per finished request, named ``e2e:<phase>`` (for Locust's web UI; exact numbers stay in the HDR
 histograms).  The scheduler user finds its scheduler with :func:`scheduler_for`.
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any
 
 import gevent
 from locust.env import Environment
 
 from collectors.records import RequestRecord
+from loadgen.allocator import trim_every
 from loadgen.busy import LoopMonitor
 from loadgen.locust import messages as m
 from loadgen.locust.scheduler import RuntimeFactory, Scheduler
 from loadgen.locust.stats_cap import error_message
-from loadgen.locust.telemetry import Role, Telemetry, make_telemetry
+from loadgen.locust.telemetry import Role, Telemetry, interval_s, make_telemetry
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +67,20 @@ def install_worker(
     sched = Scheduler(make_runtime, send_done, telemetry, on_request=lambda r: _fire_request_event(environment, r))
     monitor = LoopMonitor(sched.busy)
     _SCHEDULERS[id(environment)] = sched
+    shipper: list[gevent.Greenlet] = []
+
+    def state() -> dict[str, Any]:
+        return {"inflight": sched.inflight, "stop_run": sched.telemetry.stop_requested, "busy": sched.busy.to_dict()}
+
+    def ship_deltas(t0_wall: float, every_s: float) -> None:
+        """The recorder delta at each point of a grid holding every aggregate boundary (the swap
+        happens at the grid point; the encoding after it, in parts)."""
+        for boundary in m.boundaries(t0_wall, m.ship_period(every_s)):
+            gevent.sleep(max(0.0, boundary - time.time()))
+            try:
+                runner.send_message(m.DELTA, {"delta": sched.take_delta(sliced=True), **state()})
+            except Exception:
+                log.exception("sending the interval delta failed (it stays counted in the next)")
 
     def on_plan(environment: Environment, msg: Any, **_kw: Any) -> None:
         plan = m.PlanMsg.from_dict(msg.data)
@@ -81,6 +98,9 @@ def install_worker(
         log.info("plan received: slot %s of %d, t0 in %.2f s", plan.slot, plan.n_slots, -sched.now_offset_s())
         if role == "worker":
             monitor.start()  # loop stalls of this worker (the master's own run in its coordinator)
+            for g in shipper:  # a plan from a restarted master replaces the previous one
+                g.kill(block=False)
+            shipper[:] = [gevent.spawn(ship_deltas, plan.t0_wall, interval_s(sched.rt.scenario) if sched.rt else 5.0)]
         sched.start()  # do not depend on Locust's user dispatch (it may leave a planned worker userless)
 
     def on_adopt(environment: Environment, msg: Any, **_kw: Any) -> None:
@@ -100,8 +120,8 @@ def install_worker(
     runner.register_message(m.STOP, on_stop)
 
     def on_report_to_master(client_id: str, data: dict[str, Any], **_kw: Any) -> None:
-        data[m.REPORT_KEY] = {"delta": sched.take_delta(), "inflight": sched.inflight,
-                              "stop_run": sched.telemetry.stop_requested, "busy": sched.busy.to_dict()}
+        trim_every(time.monotonic())  # free heap pages back to the kernel, once a minute
+        data[m.REPORT_KEY] = state()  # the deltas go at the aggregate boundaries (il_delta)
 
     environment.events.report_to_master.add_listener(on_report_to_master)
 
@@ -111,6 +131,8 @@ def install_worker(
     environment.events.test_stopping.add_listener(on_test_stopping)
 
     def on_quitting(environment: Environment, **_kw: Any) -> None:
+        for g in shipper:
+            g.kill(block=False)
         sched.abort()
         try:
             sched.telemetry.close()

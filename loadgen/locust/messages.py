@@ -18,14 +18,24 @@ Worker -> master:
   lost-in-gap counts, the final recorder delta (histograms + counters), and whether the slot
   stopped before the plan's end (``early``: the master re-assigns such a slot unless it asked
   for the stop itself);
-- every Locust stats report carries a recorder delta under :data:`REPORT_KEY`.
+- ``il_delta``: on a grid that contains every aggregate boundary (``t0_wall + k * p``, with
+  ``p`` = :func:`ship_period` of ``sinks.aggregate_interval_s``: the interval itself or an exact
+  fraction of it, at most :data:`SHIP_MAX_S`), the recorder delta since the previous grid point,
+  with the worker's in-flight count: so each of the master's interval points holds exactly that
+  interval's requests (Locust's own stats report, every 3 s, put 3 s of data into some 1 s
+  intervals and none into the others), and the master's totals (checkpoints, live view) are never
+  more than ``p`` behind;
+- every Locust stats report carries the worker's state (in flight, busy, spool full) under
+  :data:`REPORT_KEY`.
 
 Payloads are msgpack-safe dicts; these dataclasses build and parse them.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import math
+import time
+from collections.abc import Iterator, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -34,6 +44,7 @@ ADOPT = "il_adopt"
 RELEASE = "il_release"
 STOP = "il_stop"
 DONE = "il_done"
+DELTA = "il_delta"
 REPORT_KEY = "inferload"  # key in Locust's worker report dict
 # a worker in a run stops sending and leaves once its master is silent this long (the master
 # answers each 1-s heartbeat; Locust's own worker would go on for 60 s): docs/soak.md
@@ -106,15 +117,37 @@ class DoneMsg:
         )
 
 
+SHIP_MAX_S = 2.0
+
+
+def ship_period(aggregate_interval_s: float) -> float:
+    """The interval, or the largest exact fraction of it that is at most :data:`SHIP_MAX_S`."""
+    return aggregate_interval_s / max(1, math.ceil(aggregate_interval_s / SHIP_MAX_S - 1e-9))
+
+
+def boundaries(t0_wall: float, every_s: float, now: float | None = None) -> Iterator[float]:
+    """The aggregate boundaries ``t0_wall + k * every_s`` from the first one after ``now`` on; a
+    boundary missed (the loop was late) is skipped, not repeated.  The master's interval step uses
+    the same instants (``Coordinator.wait``); workers ship their deltas at them (``il_delta``)."""
+    k = max(1, math.floor(((time.time() if now is None else now) - t0_wall) / every_s) + 1)
+    while True:
+        yield t0_wall + k * every_s
+        k = max(k + 1, math.floor((time.time() - t0_wall) / every_s) + 1)
+
+
 __all__ = [
     "ADOPT",
+    "DELTA",
     "DONE",
     "MASTER_SILENT_S",
     "PLAN",
     "RELEASE",
     "REPORT_KEY",
+    "SHIP_MAX_S",
     "STOP",
     "AdoptMsg",
     "DoneMsg",
     "PlanMsg",
+    "boundaries",
+    "ship_period",
 ]

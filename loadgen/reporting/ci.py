@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from collectors.histograms import value_at_percentile
+from collectors.hdr_read import value_at_percentile
 
 DEFAULT_CONFIDENCE = 0.95
 

@@ -18,8 +18,9 @@ from typing import Any
 
 from collectors import schema
 from collectors.counters import C_DROPPED, C_GOOD, C_OK, C_REQUESTS, Counters
+from collectors.hdr_read import summarize
 from collectors.health import HealthLimits, HealthSample, health_fields
-from collectors.histograms import HistogramSet, summarize
+from collectors.histograms import HistogramSet
 from loadgen.recorder import merge_delta
 from loadgen.slo import percentile_ms
 

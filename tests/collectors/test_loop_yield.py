@@ -68,3 +68,18 @@ def test_sleep_zero_is_not_a_yield_to_timers_under_gevent() -> None:
     """Pins why loop_yield exists: with ``sleep(0)`` the timer fires only after every part."""
     assert _parts_before_timer("sleep0") == 10
 
+
+
+def test_slicer_yields_only_after_a_part_has_run(monkeypatch: pytest.MonkeyPatch) -> None:
+    import collectors.loop_yield as ly
+
+    now = [0.0]
+    yields: list[float] = []
+    monkeypatch.setattr(ly.time, "perf_counter", lambda: now[0])
+    monkeypatch.setattr(ly, "yield_to_loop", lambda: yields.append(now[0]))
+    s = ly.Slicer(part_s=0.002)
+    for _ in range(10):  # ten pieces of 0.5 ms: a yield after every fourth
+        now[0] += 0.0005
+        s()
+    assert yields == pytest.approx([0.002, 0.004])
+    assert s.yields == 2

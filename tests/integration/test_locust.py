@@ -67,7 +67,7 @@ def _stats(port: int) -> dict[str, int]:
 
 
 def _scenario(tmp: Path, port: int, steady_s: float, rate: float = 20.0, stop_timeout: float = 3.0,
-              output_tokens: int = 8) -> Path:
+              output_tokens: int = 8, extra: str = "") -> Path:
     path = tmp / "scenario.yaml"
     path.write_text(
         f"""name: e2e
@@ -93,7 +93,7 @@ generator:
   stop_timeout_s: {stop_timeout}
   max_cpu_percent: 100
   max_schedule_lag_p99_ms: 1000
-"""
+""" + extra
     )
     return path
 
@@ -166,7 +166,7 @@ def _start_worker(port: int, tmp: Path, i: int) -> subprocess.Popen[str]:
 
 
 def test_master_and_two_workers(server: int, tmp_path: Path) -> None:
-    scenario = _scenario(tmp_path, server, steady_s=6)
+    scenario = _scenario(tmp_path, server, steady_s=6, extra="sinks: {aggregate_interval_s: 1}\n")
     before = _stats(server)["requests"]
     master, port, log = _start_master(scenario, tmp_path, 2)
     workers = [_start_worker(port, tmp_path, i) for i in range(2)]
@@ -197,7 +197,22 @@ def test_master_and_two_workers(server: int, tmp_path: Path) -> None:
     idx = sorted(int(float(re.search(r"[ ,]idx=([0-9.e+]+)", line).group(1))) for line in raw)  # type: ignore[union-attr]
     assert idx == union, "each request exactly once"
     assert {line.split(" ", 1)[0].split(",worker=", 1)[1].split(",", 1)[0] for line in raw} == {"w0", "w1"}
-    assert "llm_throughput," in (points / "intervals.lp").read_text()
+    # Regression (interval points of a distributed run): the workers' deltas rode on Locust's
+    # stats report (every 3 s), so two of three 1-s intervals held no request and the third 3 s of
+    # them (a req_rate of 3x the true rate). Now each interval holds that interval's requests.
+    per_interval: dict[int, float] = {}
+    for line in (points / "intervals.lp").read_text().splitlines():
+        if line.startswith("llm_throughput,") and ",phase=steady" in line:
+            fields = dict(kv.split("=", 1) for kv in line.split(" ")[1].split(","))
+            t = int(line.rsplit(" ", 1)[1])
+            per_interval[t] = per_interval.get(t, 0.0) + float(fields["requests"])
+    times = sorted(per_interval)
+    assert len(times) >= 5, per_interval
+    gaps = {round((b - a) / 1e9, 3) for a, b in zip(times, times[1:], strict=False)}
+    assert gaps == {1.0}, f"an interval point every aggregate interval, stamped at its boundary: {gaps}"
+    inner = [per_interval[t] for t in times[1:-1]]  # the first and last may be partial
+    assert all(n > 0 for n in inner), inner  # 20 req/s: P(an empty 1 s interval) ~ 2e-9
+    assert max(inner) < 3 * 20, inner  # never 3 s of requests in one interval
 
 
 def _wait_for_plan(worker_log: Path, timeout_s: float = 30.0) -> None:

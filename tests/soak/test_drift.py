@@ -10,7 +10,8 @@ from collectors import schema
 from collectors.counters import C_REQUESTS, ERROR_PREFIX, Counters
 from collectors.histograms import HistogramSet
 from collectors.point import Point
-from loadgen.drift import MAX_BINS, BinnedSeries, DriftDetector, fit_trend, t_quantile
+from loadgen.drift import DriftDetector
+from loadgen.trend import MAX_BINS, BinnedSeries, fit_trend, t_quantile
 
 T0 = 1_800_000_000.0
 TAGS = {"run_id": "r1", "scenario": "soak"}

@@ -12,7 +12,8 @@ import random
 import pytest
 from hdrh.histogram import HdrHistogram
 
-from collectors.histograms import HistogramSet, count_above, new_histogram, summarize, value_at_percentile
+from collectors.hdr_read import count_above, summarize, value_at_percentile
+from collectors.histograms import HistogramSet, new_histogram
 
 PCTS = (0.0, 1.0, 50.0, 90.0, 95.0, 99.0, 99.9, 100.0)
 
@@ -146,7 +147,7 @@ def test_numpy_add_equals_hdrh_add(mu_a: float, mu_b: float) -> None:
 def test_summarize_groups_equals_summarize_of_each_and_of_the_combined_histogram() -> None:
     """The interval step reads every metric x phase group in one pass (issue 14); each summary equals
     ``summarize`` of the histogram, and the group's equals ``summarize`` of ``HistogramSet.combined``."""
-    from collectors.histograms import summarize_groups
+    from collectors.hdr_read import summarize_groups
 
     hs = HistogramSet()
     rng = random.Random(5)

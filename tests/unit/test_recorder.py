@@ -85,7 +85,7 @@ def test_counter_encoding_round_trips() -> None:
 def test_take_local_merges_to_the_same_numbers_as_take() -> None:
     """A local run's coordinator merges the recorder's objects (no encode/decode, issue 14); the
     merged histograms and counters equal those of the encoded path a worker ships."""
-    from collectors.histograms import summarize
+    from collectors.hdr_read import summarize
 
     encoded, direct = Recorder(), Recorder()
     for i in range(40):
@@ -103,3 +103,48 @@ def test_take_local_merges_to_the_same_numbers_as_take() -> None:
         assert ha is not None and hb is not None
         assert summarize(ha) == summarize(hb)
     assert not direct.counters.encode() and not list(direct.histograms.keys())  # taken: empty again
+
+
+def test_take_swaps_first_so_records_made_while_it_encodes_go_to_the_next_delta() -> None:
+    """Regression (worker report in parts): the histograms are encoded with loop yields between
+    them; a request that finishes during a yield must land in exactly one delta."""
+    rec = Recorder()
+    for i in range(3):
+        rec.record(_rec(i, cls=f"c{i}"))  # three classes: several histograms, several pauses
+    calls = []
+
+    def pause() -> None:
+        calls.append(rec.taking)
+        if len(calls) == 1:
+            rec.record(_rec(99, cls="late"))  # finishes while the take is paused
+
+    first = rec.take(pause)
+    assert calls and all(t == 1 for t in calls)  # paused between histograms, counted as in progress
+    assert rec.taking == 0
+    second = rec.take()
+    hs1, c1, hs2, c2 = HistogramSet(), Counters(), HistogramSet(), Counters()
+    merge_delta(hs1, c1, first)
+    merge_delta(hs2, c2, second)
+    assert c1.total(C_REQUESTS) == 3 and c2.total(C_REQUESTS) == 1
+    assert hs1.count(schema.M_TTFT) == 3 and hs2.count(schema.M_TTFT) == 1
+    assert hs2.classes() == ["late"]
+    assert rec.take() == {"hist": {}, "counters": {}}  # nothing left, nothing counted twice
+
+
+def test_decode_delta_gives_the_objects_that_merge_like_the_encoded_delta() -> None:
+    from loadgen.recorder import LOCAL_COUNTERS, LOCAL_HIST, decode_delta
+
+    rec = Recorder()
+    for i in range(5):
+        rec.record(_rec(i, cls="ab"[i % 2]))
+    delta = rec.take()
+    delta["raw"] = ["line"]
+    pauses: list[int] = []
+    decoded = decode_delta(delta, lambda: pauses.append(1))
+    assert len(pauses) == len(delta["hist"])  # one pause per decoded histogram
+    assert decoded["raw"] == ["line"] and LOCAL_HIST in decoded and LOCAL_COUNTERS in decoded
+    a_hs, a_c, b_hs, b_c = HistogramSet(), Counters(), HistogramSet(), Counters()
+    merge_delta(a_hs, a_c, delta)
+    merge_delta(b_hs, b_c, decoded)
+    assert a_c.encode() == b_c.encode()
+    assert a_hs.encode() == b_hs.encode()

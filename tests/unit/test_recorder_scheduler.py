@@ -164,3 +164,49 @@ def test_an_exception_inside_the_generator_is_a_generator_fault_not_the_targets_
     health = RunHealth(generator_faults=c.total(C_GENERATOR_FAULT))
     decision = decide_exit(judge([], None, HistogramSet(), c, ["p"]), health)
     assert decision.code == EXIT_INVALID_RUN and "generator_fault" in decision.rule
+
+
+def test_the_request_is_built_before_its_deadline_not_after_it(tmp_path: Path) -> None:
+    """Regression (schedule lag): the prompt text and body were built after the deadline, inside
+    the request's greenlet (~0.5 ms per request, all of it counted as schedule lag)."""
+    sc = _scenario(tmp_path, [0.0, 0.05, 0.1], cap=None, drain_s=1.0)
+    built: dict[int, int] = {}
+    sent: dict[int, tuple[int, int]] = {}
+    done: list[DoneMsg] = []
+
+    def make(a: Arrival) -> PreparedRequest:
+        built[a.idx] = time.monotonic_ns()
+        return _prepared(a)
+
+    def send(prepared: PreparedRequest, rec: RequestRecord) -> None:
+        sent[rec.idx] = (rec.scheduled_ns, time.monotonic_ns())
+        rec.first_token_ns = rec.end_ns = time.monotonic_ns()
+        rec.token_ns = [rec.first_token_ns]
+
+    s = Scheduler(lambda msg: Runtime(sc, Plan(sc), make, send), done.append)
+    _plan(s, lead=0.2)
+    s.start()
+    assert s.join(timeout=5)
+    assert sorted(sent) == [0, 1, 2]
+    for idx, (scheduled, _) in sent.items():
+        assert built[idx] < scheduled, f"request {idx} built after its deadline"
+
+
+def test_a_request_that_cannot_be_built_is_a_generator_fault(tmp_path: Path) -> None:
+    sc = _scenario(tmp_path, [0.0, 0.01], cap=None, drain_s=1.0)
+    done: list[DoneMsg] = []
+    sends: list[int] = []
+
+    def broken_make(a: Arrival) -> PreparedRequest:
+        raise ValueError("a bug of ours in the payload")
+
+    def send(prepared: PreparedRequest, rec: RequestRecord) -> None:
+        sends.append(rec.idx)
+
+    s = Scheduler(lambda msg: Runtime(sc, Plan(sc), broken_make, send), done.append)
+    _plan(s, lead=0.2)
+    s.start()
+    assert s.join(timeout=5)
+    c = _counters(done)
+    assert sends == []
+    assert c.total(C_REQUESTS) == 2 and c.total(C_GENERATOR_FAULT) == 2 and c.errors() == {}
