@@ -37,6 +37,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from collectors.counters import C_GOOD, C_OK, C_OUTPUT_TOKENS, C_REQUESTS, Counters  # noqa: E402
 from collectors.histograms import HistogramSet  # noqa: E402
 from collectors.schema import LATENCY_METRICS  # noqa: E402
+from loadgen.allocator import tune  # noqa: E402
 from loadgen.locust.messages import ship_period  # noqa: E402
 from loadgen.recorder import decode_delta, merge_delta  # noqa: E402
 
@@ -70,7 +71,11 @@ def main() -> int:
                     help="phases in one delta (default 5: the worst case; a 3-s report usually spans 1)")
     ap.add_argument("--merges", type=int, default=200)
     ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--no-tune", action="store_true",
+                    help="keep glibc's default allocator settings (the master runs loadgen.allocator.tune())")
     args = ap.parse_args()
+    if not args.no_tune:
+        tune()  # as ``inferload run`` does: its thresholds change what an allocation costs
 
     delta, worker_hs, _ = worker_delta(args.values, seed=1, phases=args.phases)
     packed = msgpack.packb(delta)
@@ -100,7 +105,8 @@ def main() -> int:
     med_before = statistics.median(before)
 
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
-          f"Python {platform.python_version()}, load average {os.getloadavg()[0]:.2f}")
+          f"Python {platform.python_version()}, load average {os.getloadavg()[0]:.2f}, "
+          f"allocator {'glibc defaults' if args.no_tune else 'tuned as in inferload run'}")
     print(f"delta: {len(delta['hist'])} histograms x {args.values} values, {len(delta['counters'])} counters, "
           f"{len(packed) / 1024:.1f} KiB msgpack")
     print(f"worker encode: {encode_us / 1000:.2f} ms CPU per report")
