@@ -18,9 +18,11 @@ sink <= 1.2 x the same run without sinks, and <= 5 ms at 200 req/s.
     .venv/bin/python bench/bench_whole_path.py --rates 50 --modes local --phase-s 3   # quick look
     .venv/bin/python bench/bench_whole_path.py --pin                   # generator on its own CPUs
 
-``--pin`` gives the load generator's processes (local process, or master and workers) every CPU but
+``--pin`` gives the processes that send requests (the local process, or the workers) every CPU but
 the last, and puts everything else on the last one: gpusim, influxd, the v2-write proxy (a thread of
-this script) and the generator's own /metrics scrape child.  That is the deployment the numbers are
+this script), the generator's own /metrics scrape child and, distributed, the master (in a
+deployment it has its own pod: on the workers' CPU its interval step, every interval, would take
+their CPU at the instants they ship their deltas).  That is the deployment the numbers are
 meant for (the generator on its own machine, the target and InfluxDB elsewhere); without it, on a
 small machine, the target and influxd take CPU from the generator and its lag measures the machine.
 """
@@ -173,9 +175,15 @@ def _aggregate_times(run_dir: Path) -> list[float]:
 
 
 def _gen_preexec() -> None:
-    """In a generator process before exec: its CPUs under ``--pin`` (threads inherit them)."""
+    """In a process that sends requests, before exec: its CPUs under ``--pin`` (threads inherit them)."""
     if PIN is not None:
         os.sched_setaffinity(0, PIN[0])
+
+
+def _master_preexec() -> None:
+    """The master, before exec: with everything else under ``--pin`` (as on its own pod)."""
+    if PIN is not None:
+        os.sched_setaffinity(0, PIN[1])
 
 
 def one_run(base: str, rate: float, mode: str, with_sinks: bool, phase_s: float,
@@ -196,7 +204,7 @@ def one_run(base: str, rate: float, mode: str, with_sinks: bool, phase_s: float,
         else:
             master = subprocess.Popen([*cmd, "--master", "--expect-workers", "2", "--master-bind-host", "127.0.0.1",
                                        "--master-bind-port", "0"], cwd=ROOT, env=env, stdout=subprocess.PIPE,
-                                      stderr=subprocess.DEVNULL, text=True, preexec_fn=_gen_preexec)
+                                      stderr=subprocess.DEVNULL, text=True, preexec_fn=_master_preexec)
             assert master.stdout is not None
             line = master.stdout.readline()
             port = line.strip().rsplit(":", 1)[-1]
@@ -253,15 +261,16 @@ def main() -> int:
     ap.add_argument("--repeats", type=int, default=1,
                     help="runs per cell (on and off alternate); the table shows medians")
     ap.add_argument("--pin", action="store_true",
-                    help="generator processes on every CPU but the last; gpusim, influxd, the proxy and "
-                         "the scrape child on the last")
+                    help="the processes that send (local, workers) on every CPU but the last; gpusim, "
+                         "influxd, the proxy, the scrape child and the master on the last")
     ap.add_argument("--json", type=Path, default=None)
     args = ap.parse_args()
     global PIN
     PIN = _cpu_sets(args.pin)
     if PIN is not None:  # this script (the proxy thread) and what it starts next: the last CPU
         os.sched_setaffinity(0, PIN[1])
-        print(f"pinned: generator on CPUs {sorted(PIN[0])}, gpusim/influxd/proxy/scrape on {sorted(PIN[1])}")
+        print(f"pinned: local process / workers on CPUs {sorted(PIN[0])}, "
+              f"master/gpusim/influxd/proxy/scrape on {sorted(PIN[1])}")
     rates = [float(x) for x in args.rates.split(",")]
     modes = args.modes.split(",")
     results: list[dict[str, Any]] = []
