@@ -5,8 +5,8 @@ inside the generator) into HDR histogram samples (``collectors.histograms.record
 :class:`collectors.counters.Counters` keyed by phase x traffic class, and counts what never became
 a request (arrivals dropped above ``max_inflight``, arrivals lost while a dead worker's slot had no
 owner).  ``take()`` returns the deltas since the previous call in a msgpack-safe dict, so a worker
-can ship them to the master every report and the master merges them (:func:`merge_delta`): the
-interval points and the run summary are read from those same merged counters and histograms.
+can ship them to the master on the aggregate grid (``il_delta``) and the master merges them
+(:func:`merge_delta`): the interval points and the run summary are read from those same merged counters and histograms.
 """
 
 from __future__ import annotations

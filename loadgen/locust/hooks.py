@@ -100,7 +100,8 @@ def install_worker(
             monitor.start()  # loop stalls of this worker (the master's own run in its coordinator)
             for g in shipper:  # a plan from a restarted master replaces the previous one
                 g.kill(block=False)
-            shipper[:] = [gevent.spawn(ship_deltas, plan.t0_wall, interval_s(sched.rt.scenario) if sched.rt else 5.0)]
+            assert sched.rt is not None  # on_plan built it
+            shipper[:] = [gevent.spawn(ship_deltas, plan.t0_wall, interval_s(sched.rt.scenario))]
         sched.start()  # do not depend on Locust's user dispatch (it may leave a planned worker userless)
 
     def on_adopt(environment: Environment, msg: Any, **_kw: Any) -> None:

@@ -39,7 +39,7 @@ from loadgen.plan import Arrival, PhaseWindow, Plan
 from loadgen.recorder import Recorder
 
 log = logging.getLogger(__name__)
-REPORT_WAIT_YIELDS = 10_000  # at most ~1 s waiting for a report in progress before a done message
+DELTA_WAIT_YIELDS = 10_000  # at most ~1 s waiting for a delta being encoded before a done message
 
 
 @dataclass(slots=True)
@@ -96,7 +96,7 @@ class Scheduler:
 
     def take_delta(self, sliced: bool = False) -> dict[str, Any]:
         """What the master merges: the recorder's deltas, plus the sampled raw points (``raw``)
-        for the master's run folder.  ``sliced`` (a worker's periodic report): the histograms are
+        for the master's run folder.  ``sliced`` (a worker's periodic ``il_delta``): the histograms are
         encoded in parts of ~2 ms with a loop yield between them (``collectors.loop_yield.Slicer``)."""
         delta = self.recorder.take(Slicer() if sliced else None)
         raw = self.telemetry.take_raw()
@@ -203,10 +203,10 @@ class Scheduler:
         if self.stop_at_mono_ns is not None:
             stopped_at = (self.stop_at_mono_ns - self.t0_mono_ns) / 1e9
         early = stopped_at is not None and stopped_at < float(rt.plan.duration_s)
-        # a report paused between two histograms holds values recorded before this point: it must
+        # a delta paused between two histograms holds values recorded before this point: it must
         # reach the master before the done message (which ends the slot's accounting)
         waited = 0
-        while self.recorder.taking and waited < REPORT_WAIT_YIELDS:
+        while self.recorder.taking and waited < DELTA_WAIT_YIELDS:
             yield_to_loop()
             waited += 1
         self._send_done(
