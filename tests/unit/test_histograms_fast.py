@@ -176,6 +176,27 @@ def test_summarize_groups_equals_summarize_of_each_and_of_the_combined_histogram
             assert merged[k] == (pytest.approx(ref[k], rel=1e-12) if k == "mean" else ref[k]), k
 
 
+def test_summarize_groups_reads_dense_groups_like_summarize() -> None:
+    """A long run's cumulative histograms hold a value in most buckets of their range: such a group
+    is read on every bucket of the range (not cut down to the used ones) and must read the same."""
+    from collectors.hdr_read import summarize_groups
+
+    hs = HistogramSet()
+    for cls, start in (("a", 0.0005), ("b", 0.0007)):
+        for i in range(3000):  # every microsecond from 500 (700) us on: every bucket used
+            hs.record("itl", "steady", cls, start + i * 1e-6)
+    hs.record("itl", "steady", "c", 0.002)  # one value: c's row is mostly zeros on the group's range
+    group = [hs.get("itl", "steady", c) for c in ("a", "b", "c")]
+    (per, merged), = summarize_groups([group], PCTS)
+    for h, s in zip(group, per, strict=True):
+        ref = summarize(h, PCTS)
+        for k in ref:
+            assert s[k] == (pytest.approx(ref[k], rel=1e-12) if k == "mean" else ref[k]), k
+    ref = summarize(hs.combined("itl", "steady"), PCTS)
+    for k in ref:
+        assert merged[k] == (pytest.approx(ref[k], rel=1e-12) if k == "mean" else ref[k]), k
+
+
 def test_reset_zeroes_every_count_and_ensured_keys_stay_invisible() -> None:
     """Histograms are zeroed over their used range only, and keys created ahead (``ensure``) hold no
     value: neither shows up in keys(), phases() or encode()."""
