@@ -33,7 +33,8 @@ from collectors import schema  # noqa: E402
 from collectors.counters import Counters  # noqa: E402
 from collectors.histograms import HistogramSet  # noqa: E402
 from loadgen.checkpoint import checkpoint_state, write_atomic  # noqa: E402
-from loadgen.slo_live import LiveObjective, LiveSlo  # noqa: E402
+from loadgen.slo_live import LiveSlo  # noqa: E402
+from loadgen.slo_objectives import LiveObjective  # noqa: E402
 
 
 def live_state(phases: int, hs: HistogramSet, counters: Counters) -> LiveSlo:

@@ -19,7 +19,8 @@ from collectors.histograms import HistogramSet
 from collectors.point import Point
 from loadgen.hdr_counts import hdr
 from loadgen.phase_events import BurstRecovery, PhaseTracker
-from loadgen.slo_live import LiveSlo, live_objectives
+from loadgen.slo_live import LiveSlo
+from loadgen.slo_objectives import live_objectives
 
 CPU_SETTLE_S = 10.0  # as the coordinator: CPU samples covering start-up are ignored
 

@@ -42,52 +42,16 @@ from collectors.counters import C_REQUESTS, Counters
 from collectors.histograms import HistogramSet
 from collectors.point import Point
 from loadgen.hdr_counts import IntArr, hdr
+from loadgen.slo_objectives import (
+    LiveObjective,
+    Violation,
+    WindowState,
+    fmt_value,
+    violation_point,
+    window_label,
+)
 
 log = logging.getLogger(__name__)
-
-ERROR_RATE = "error_rate"
-
-
-@dataclass(frozen=True, slots=True)
-class LiveObjective:
-    """One objective as judged live: ``threshold`` in seconds (latency) or as a ratio."""
-
-    id: str
-    metric: str | None  # None: the error-rate objective
-    percentile: float | None
-    threshold: float
-    budget: float
-
-    @property
-    def unit(self) -> str:
-        return "ratio" if self.metric is None else "s"
-
-
-def objective_id(metric: str, percentile: float) -> str:
-    """``ttft`` p99 -> ``ttft_p99``; p99.9 -> ``ttft_p99_9`` (a Prometheus-safe label value)."""
-    return f"{metric}_p{percentile:g}".replace(".", "_")
-
-
-def live_objectives(slo: Any) -> list[LiveObjective]:
-    """The scenario's ``slo:`` section as live objectives (latency objectives, then error rate)."""
-    if slo is None:
-        return []
-    out: list[LiveObjective] = []
-    seen: set[str] = set()
-    for o in slo.objectives:
-        oid = objective_id(str(o.metric), float(o.percentile))
-        if oid in seen:  # the same metric and percentile twice: the tightest bound judges
-            continue
-        seen.add(oid)
-        bound = min(float(x.max_ms) for x in slo.objectives
-                    if objective_id(str(x.metric), float(x.percentile)) == oid)
-        out.append(LiveObjective(oid, str(o.metric), float(o.percentile), bound / 1000.0,
-                                 1.0 - float(o.percentile) / 100.0))
-    if slo.max_error_rate is not None:
-        rate = float(slo.max_error_rate)
-        out.append(LiveObjective(ERROR_RATE, None, None, rate, rate))
-    return out
-
 
 # ---- state ---------------------------------------------------------------------------------------------
 @dataclass(slots=True)
@@ -96,47 +60,6 @@ class _Slice:
     dist: dict[str, tuple[IntArr, IntArr]]  # objective id -> sparse HDR counts (latency objectives)
     requests: int
     errors: int
-
-
-@dataclass(slots=True)
-class Violation:
-    """One violation region of an objective in a phase (times are Unix seconds)."""
-
-    objective: str
-    phase: str
-    window_s: float
-    start_s: float
-    threshold: float
-    unit: str
-    peak: float
-    end_s: float | None = None
-
-    def to_dict(self, t0_wall: float | None = None) -> dict[str, Any]:
-        out: dict[str, Any] = {
-            "objective": self.objective,
-            "phase": self.phase,
-            "window_s": self.window_s,
-            "start_unix": round(self.start_s, 3),
-            "end_unix": None if self.end_s is None else round(self.end_s, 3),
-            "duration_s": None if self.end_s is None else round(self.end_s - self.start_s, 3),
-            "peak": self.peak,
-            "threshold": self.threshold,
-            "unit": self.unit,
-        }
-        if t0_wall is not None:
-            out["start_offset_s"] = round(self.start_s - t0_wall, 3)
-        return out
-
-
-@dataclass(slots=True)
-class WindowState:
-    """One objective x phase x window as computed at the last interval (for tests and Prometheus)."""
-
-    value: float | None
-    bad_fraction: float
-    burn_rate: float | None
-    requests: int
-    violating: bool
 
 
 @dataclass(slots=True)
@@ -173,16 +96,6 @@ class _PhaseState:
     windows: list[_Window]
     open: dict[str, Violation] = field(default_factory=dict)
     last_end_s: float = 0.0
-
-
-def window_label(seconds: float) -> str:
-    """60 -> ``1m``, 300 -> ``5m``, 90 -> ``90s``, 3600 -> ``1h`` (the ``slo_window`` tag)."""
-    s = float(seconds)
-    if s >= 3600 and s % 3600 == 0:
-        return f"{int(s // 3600)}h"
-    if s >= 60 and s % 60 == 0:
-        return f"{int(s // 60)}m"
-    return f"{s:g}s"
 
 
 class LiveSlo:
@@ -400,7 +313,7 @@ class LiveSlo:
                 st.open[obj.id] = v
                 self.violations.append(v)
                 log.warning("SLO violation started: %s in phase %s = %s > %s (window %s)", obj.id, phase,
-                            _fmt(ws.value, obj), _fmt(obj.threshold, obj), window_label(window_s))
+                            fmt_value(ws.value, obj), fmt_value(obj.threshold, obj), window_label(window_s))
             else:
                 v.peak = max(v.peak, ws.value)
             return []
@@ -419,7 +332,7 @@ class LiveSlo:
         st.open.pop(v.objective, None)
         obj = next(o for o in self.objectives if o.id == v.objective)
         log.warning("SLO violation ended: %s in phase %s after %.1f s, peak %s > %s", v.objective, v.phase,
-                    end_s - v.start_s, _fmt(v.peak, obj), _fmt(v.threshold, obj))
+                    end_s - v.start_s, fmt_value(v.peak, obj), fmt_value(v.threshold, obj))
         return [violation_point(v, self.run_tags)]
 
 
@@ -433,32 +346,4 @@ def _unb64(text: str) -> IntArr:
     return out
 
 
-def violation_point(v: Violation, run_tags: Mapping[str, str]) -> Point:
-    """The ``run_event`` of a (closed) violation: time = start, ``end_ms`` = end."""
-    end = v.end_s if v.end_s is not None else v.start_s
-    tags = dict(run_tags)
-    tags.update({schema.T_PHASE.name: v.phase, schema.T_EVENT.name: schema.EVENT_VIOLATION,
-                 schema.T_OBJECTIVE.name: v.objective})
-    return Point(schema.RUN_EVENT.name, tags, {
-        schema.EF_END_MS.name: float(round(end * 1000.0)),
-        schema.EF_DURATION.name: end - v.start_s,
-        schema.EF_VALUE.name: v.peak,
-        schema.EF_THRESHOLD.name: v.threshold,
-    }, int(v.start_s * 1e9))
-
-
-def _fmt(value: float, obj: LiveObjective) -> str:
-    return f"{value:.4f}" if obj.metric is None else f"{value * 1000:.1f} ms"
-
-
-__all__ = [
-    "ERROR_RATE",
-    "LiveObjective",
-    "LiveSlo",
-    "Violation",
-    "WindowState",
-    "live_objectives",
-    "objective_id",
-    "violation_point",
-    "window_label",
-]
+__all__ = ["LiveSlo"]

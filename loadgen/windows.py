@@ -38,7 +38,7 @@ from collectors.histograms import (
     reset_histogram,
 )
 from loadgen.slo import ObjectiveLike, SloVerdict, judge_merged
-from loadgen.slo_live import window_label
+from loadgen.slo_objectives import window_label
 from userinput.strict import StrictModel
 
 MAX_LISTED = 200  # violating windows listed per window length (the others are counted)

@@ -197,7 +197,7 @@ def run_so_far_tiles(scenario: Any, hs: HistogramSet, counters: Counters, judged
 def rolling_tiles(live_slo: Any, phase: str | None) -> list[dict[str, Any]]:
     """Tiles from a :class:`loadgen.slo_live.LiveSlo`: the first window's state in ``phase``
     (else the latest phase that has one), burn rate, and whether a violation is open."""
-    from loadgen.slo_live import window_label
+    from loadgen.slo_objectives import window_label
 
     windows = list(getattr(live_slo, "windows_s", []))
     if not windows:

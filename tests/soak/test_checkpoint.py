@@ -26,7 +26,8 @@ from loadgen.checkpoint import (
 from loadgen.config import load_scenario
 from loadgen.locust.messages import PlanMsg
 from loadgen.plan import Plan
-from loadgen.slo_live import LiveObjective, LiveSlo
+from loadgen.slo_live import LiveSlo
+from loadgen.slo_objectives import LiveObjective
 from userinput.errors import InputError
 
 SCENARIO = """\

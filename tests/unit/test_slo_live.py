@@ -15,10 +15,10 @@ from collectors.point import Point
 from collectors.sinks.config import PrometheusSinkConfig
 from collectors.sinks.prometheus import PrometheusSink
 from loadgen.hdr_counts import hdr
-from loadgen.slo_live import (
+from loadgen.slo_live import LiveSlo
+from loadgen.slo_objectives import (
     ERROR_RATE,
     LiveObjective,
-    LiveSlo,
     live_objectives,
     objective_id,
     window_label,

@@ -27,7 +27,8 @@ from loadgen.config import load_scenario
 from loadgen.plan import Plan
 from loadgen.report import PhaseInfo, build_summary
 from loadgen.slo import RunHealth, decide_exit, judge
-from loadgen.slo_live import LiveSlo, live_objectives
+from loadgen.slo_live import LiveSlo
+from loadgen.slo_objectives import live_objectives
 from loadgen.web.live import LiveView, ScrapeTap
 from loadgen.web.payload import BlockCache, build_payload, llm_rows, run_so_far_tiles, server_block
 from loadgen.web.series import LiveSeries, TargetCounter
