@@ -57,7 +57,7 @@ slo:
   objectives: [{{metric: ttft, percentile: 99, max_ms: 2000}}, {{metric: itl, percentile: 99, max_ms: 500}}]
   max_error_rate: 0.01
   windows: [1m]
-generator: {{max_schedule_lag_p99_ms: 5000, max_cpu_percent: 100}}
+generator: {{max_schedule_lag_p99_ms: 5000, max_cpu_percent: 100, checkpoint_interval_s: {checkpoint_s}}}
 """
 SINKS = """
 sinks:
@@ -96,11 +96,12 @@ def start_sim() -> tuple[subprocess.Popen[str], str]:
 
 
 def run_mode(mode: str, url: str, rate: float, duration: float, every: float, tmp: Path,
-             sinks: bool = True) -> dict[str, Any]:
+             sinks: bool = True, checkpoint_s: float = 300.0) -> dict[str, Any]:
     out = tmp / mode
     out.mkdir()
     scenario = tmp / f"{mode}.yaml"
-    scenario.write_text((SCENARIO + (SINKS if sinks else "")).format(url=url, rate=rate, duration=duration, out=out))
+    scenario.write_text((SCENARIO + (SINKS if sinks else "")).format(url=url, rate=rate, duration=duration, out=out,
+                                                                          checkpoint_s=checkpoint_s))
     cmd = [PY, "-m", "loadgen.cli", "run", str(scenario), "--out", str(out / "run")]
     procs: dict[str, subprocess.Popen[str]] = {}
     if mode == "local":
@@ -173,15 +174,18 @@ def main() -> int:
     ap.add_argument("--warmup", type=float, default=0.6,
                     help="fraction of the run treated as warm-up (the live SLO's 5 min window must be full)")
     ap.add_argument("--no-sinks", action="store_true", help="no sinks: section (isolates the sinks' share)")
+    ap.add_argument("--checkpoint-s", type=float, default=300.0,
+                    help="generator.checkpoint_interval_s (a short one compresses many checkpoints into the run)")
     ap.add_argument("--json", type=Path, help="also write the results here")
     args = ap.parse_args()
-    results: dict[str, Any] = {"rate": args.rate, "duration_s": args.duration, "cpus": os.cpu_count(),
+    results: dict[str, Any] = {"rate": args.rate, "duration_s": args.duration, "checkpoint_s": args.checkpoint_s, "cpus": os.cpu_count(),
                                "loadavg_start": os.getloadavg()[0]}
     sim, url = start_sim()
     try:
         with tempfile.TemporaryDirectory(prefix="bench-soak-") as td:
             for mode in args.modes:
-                r = run_mode(mode, url, args.rate, args.duration, args.every, Path(td), sinks=not args.no_sinks)
+                r = run_mode(mode, url, args.rate, args.duration, args.every, Path(td), sinks=not args.no_sinks,
+                             checkpoint_s=args.checkpoint_s)
                 s = r["summary"]
                 plan_end = 5.0 + args.duration + 5.0  # ~start lead, then the plan
                 warm_from = 5.0 + args.warmup * args.duration
