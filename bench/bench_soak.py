@@ -19,8 +19,11 @@ once: the extrapolation is an upper bound.  Targets: < 1 MiB/h after warm-up, < 
 
 Warm-up: RSS rises for the first ~5.5 minutes (the live SLO's longest rolling window, 5 min by
 default, filling with per-interval slices; the raw-point timestamp de-duplication set of
-``collectors/request.py`` keeps filling for 4,096 sampled points) and is flat after;
-fit only after that (``--warmup 0.6`` of a 600 s run).
+``collectors/request.py`` keeps filling for 4,096 sampled points), and the master's for ~18 minutes
+(each of its first checkpoints leaves CPython's object arenas a little larger); fit only after
+that.  The figures in docs/performance.md: ``--duration 3300 --warmup 0.3`` (fit over the last 38
+minutes).  ``--checkpoint-s`` shortens the master's checkpoint period to pack many checkpoints into
+one run.
 """
 
 from __future__ import annotations
@@ -178,7 +181,8 @@ def main() -> int:
                     help="generator.checkpoint_interval_s (a short one compresses many checkpoints into the run)")
     ap.add_argument("--json", type=Path, help="also write the results here")
     args = ap.parse_args()
-    results: dict[str, Any] = {"rate": args.rate, "duration_s": args.duration, "checkpoint_s": args.checkpoint_s, "cpus": os.cpu_count(),
+    results: dict[str, Any] = {"rate": args.rate, "duration_s": args.duration, "checkpoint_s": args.checkpoint_s,
+                               "cpus": os.cpu_count(),
                                "loadavg_start": os.getloadavg()[0]}
     sim, url = start_sim()
     try:
