@@ -32,6 +32,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.machine import cpu_model  # noqa: E402
 from collectors import schema  # noqa: E402
 from collectors.aggregates import AggregateBuilder  # noqa: E402
 from collectors.counters import C_GOOD, C_OK, C_OUTPUT_TOKENS, C_REQUESTS, Counters  # noqa: E402
@@ -75,16 +76,6 @@ def interval_set(rate: float, rng: np.random.Generator) -> tuple[HistogramSet, C
                            (C_OUTPUT_TOKENS, 10 * per_class)):
             counters.add("steady", cls, counter, n)
     return hs, counters
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.machine()
 
 
 def median_ms(fn: Callable[[], object], repeats: int) -> float:

@@ -39,6 +39,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.machine import machine  # noqa: E402
 from collectors.records import RequestRecord  # noqa: E402
 from loadgen.openai.payloads import PreparedRequest  # noqa: E402
 
@@ -353,7 +354,7 @@ def _other_cpu_pct(seconds: float = 1.0) -> float:
 def orchestrate(a: argparse.Namespace) -> dict[str, Any]:
     roles = a.roles.split(",")
     rates = [float(x) for x in a.rates.split(",")]
-    result: dict[str, Any] = {"machine": _machine(), "params": vars(a), "runs": [], "sustained": {}, "memory": {}}
+    result: dict[str, Any] = {"machine": machine(), "params": vars(a), "runs": [], "sustained": {}, "memory": {}}
     proc, port = _start_server(a.ttft, a.itl)
     fails = dict.fromkeys(roles, 0)
     per_rate: dict[str, dict[float, dict[str, float]]] = {role: {} for role in roles}
@@ -404,21 +405,6 @@ def orchestrate(a: argparse.Namespace) -> dict[str, Any]:
             for rate in med["gevent"] if rate in med["aiohttp"]
         }
     return result
-
-
-def _machine() -> dict[str, Any]:
-    import platform
-
-    model = ""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return {"cpus": os.cpu_count(), "cpu": model, "python": platform.python_version(),
-            "kernel": platform.release(), "loadavg": os.getloadavg()}
 
 
 def main(argv: list[str] | None = None) -> int:
